@@ -1,0 +1,291 @@
+// Package workflows holds the Evolution workflow, its run config, and the
+// contract between the workflow and the activities that do the heavy work.
+//
+// This file is the contract shared with activities/ and workers/: activity
+// names, task queues, error types, and every activity's input and output.
+// Everything here is a plain JSON-serialisable value (no cgo, no I/O), so the
+// workflow stays pure and the activities can live on any machine.
+//
+// Compatibility rule: fields may be added (with zero values that mean "as
+// before"); existing fields are never renamed or retyped, because recorded
+// histories and running workflows carry these values.
+package workflows
+
+// Workflow and activity type names as registered on the workers. They are
+// stable strings so `temporal workflow start --type Evolution` and recorded
+// histories keep working when Go identifiers change.
+const (
+	WorkflowEvolution = "Evolution"
+
+	ActivityInitPopulation = "InitPopulation"
+	ActivityMerge          = "Merge"
+	ActivityFineTune       = "FineTune"
+	ActivityEvaluate       = "Evaluate"
+	ActivityPublish        = "Publish"
+)
+
+// Default task queues: merges and publishing are I/O bound (cpu); population
+// creation, fine-tunes and evaluations need the compute backend (gpu).
+const (
+	TaskQueueCPU = "cpu"
+	TaskQueueGPU = "gpu"
+)
+
+// Application error types. Activities return these as non-retryable
+// temporal application errors (temporal.NewNonRetryableApplicationError(msg,
+// ErrType..., cause)); the workflow drops the child and records the reason.
+const (
+	// ErrTypeBadInput: the input can never succeed (unknown method, missing
+	// model, malformed genome). Retrying is pointless.
+	ErrTypeBadInput = "BadInput"
+	// ErrTypeDiverged: a fine-tune's loss became NaN/Inf or exploded.
+	ErrTypeDiverged = "Diverged"
+	// ErrTypeEvalFailed: the model could not be evaluated (e.g. it produces
+	// non-finite scores).
+	ErrTypeEvalFailed = "EvalFailed"
+	// ErrTypeCorrupt: an object in the store does not match its hash.
+	ErrTypeCorrupt = "Corrupt"
+)
+
+// NonRetryableErrorTypes lists the error types the workflow's retry policies
+// never retry.
+var NonRetryableErrorTypes = []string{ErrTypeBadInput, ErrTypeDiverged, ErrTypeEvalFailed}
+
+// ModelRef names a model by content: "sha256:<64 lowercase hex>" of the GGUF
+// file's bytes. The store keeps it as models/<hex>.gguf.
+type ModelRef = string
+
+// ---------------------------------------------------------------- InitPopulation
+
+// InitPopulationInput creates generation 0. Exactly one source is used, in
+// this order: ContinueLineage (the last population a previous run of that
+// lineage published), Models (import files), Demo (tiny base from nothing plus
+// fine-tuned specialists).
+type InitPopulationInput struct {
+	Run  string `json:"run"`
+	Seed uint64 `json:"seed"`
+	// Size is how many members generation 0 should have. Import returns all
+	// given models (Size only checked); demo creates exactly Size members.
+	Size int `json:"size"`
+	// ContinueLineage: name of a lineage whose last published population
+	// seeds this run (store key lineages/<name>/population.json). If that
+	// lineage has no published population yet, the next source is used.
+	ContinueLineage string `json:"continue_lineage,omitempty"`
+	// Models: paths or URLs (file path, file://, s3://, or an existing
+	// "sha256:" ref already in the store) of GGUF models to import.
+	Models []string `json:"models,omitempty"`
+	// Base: optional base model (same forms as Models) used by merge methods
+	// that need one (task arithmetic, ties, dare). Demo creates its own.
+	Base string     `json:"base,omitempty"`
+	Demo *DemoSpec `json:"demo,omitempty"`
+}
+
+// DemoSpec describes the demo population: a tiny byte-level llama pretrained
+// from nothing, then one fine-tuned specialist per member, cycling through
+// Families (as the first generation of the paper was a set of fine-tunes).
+type DemoSpec struct {
+	Model         TinyModel `json:"model"`
+	PretrainSteps int       `json:"pretrain_steps"`
+	PretrainLR    float64   `json:"pretrain_lr"`
+	// Specialist fine-tunes: one per member, dataset = Families[i % len].
+	Families      []string `json:"families"`
+	FineTune      FineTuneParams `json:"fine_tune"`
+}
+
+// TinyModel is the shape of the demo's tiny llama (mirrors llm.Config).
+type TinyModel struct {
+	Layers  int `json:"layers"`
+	Dim     int `json:"dim"`
+	Heads   int `json:"heads"`
+	KVHeads int `json:"kv_heads"`
+	FF      int `json:"ff"`
+	Context int `json:"context"`
+}
+
+// InitMember is one model of generation 0.
+type InitMember struct {
+	Ref ModelRef `json:"ref"`
+	// Origin says where it came from, for lineage ("import models/a.gguf",
+	// "fine-tune full lr=1e-3 on addition", "lineage nightly #12").
+	Origin string `json:"origin"`
+	// Fitness is set when the member comes from a continued lineage and was
+	// scored with the same suite; nil means unscored.
+	Fitness *float64 `json:"fitness,omitempty"`
+}
+
+type InitPopulationOutput struct {
+	Members []InitMember `json:"members"`
+	// Base is the base model for merge methods that need one ("" if none).
+	Base ModelRef `json:"base,omitempty"`
+	// Cached: the population already existed under its content-derived key.
+	Cached bool `json:"cached,omitempty"`
+}
+
+// ---------------------------------------------------------------- Merge
+
+// Param mirrors merge.Param: a value given by anchors interpolated across
+// layers (one anchor = constant), optionally per tensor class.
+type Param struct {
+	Anchors []float64            `json:"anchors,omitempty"`
+	ByClass map[string][]float64 `json:"by_class,omitempty"`
+}
+
+// Genome mirrors merge.Spec's JSON (method, base, global, per_model, slices,
+// seed, out_type): the merge recipe the workflow sampled.
+type Genome struct {
+	Method string `json:"method"`
+	// Base indexes MergeInput.Inputs; -1 means no base model.
+	Base     int                `json:"base"`
+	Global   map[string]Param   `json:"global,omitempty"`
+	PerModel []map[string]Param `json:"per_model,omitempty"`
+	// Slices is passed through to merge.Spec unchanged (layer slices for
+	// passthrough/frankenmerges); the workflow does not sample it yet.
+	Slices  []Slice `json:"slices,omitempty"`
+	Seed    uint64  `json:"seed"`
+	OutType string  `json:"out_type,omitempty"`
+}
+
+// Slice selects a layer range [From, To) of input Model.
+type Slice struct {
+	Model int `json:"model"`
+	From  int `json:"from"`
+	To    int `json:"to"`
+}
+
+type MergeInput struct {
+	Run string `json:"run"`
+	// Inputs are the models to merge; the genome's Base indexes into it.
+	Inputs []ModelRef `json:"inputs"`
+	Genome Genome     `json:"genome"`
+	// Label is a human summary ("ties(d=0.5) #3 × #7") for logs.
+	Label string `json:"label,omitempty"`
+}
+
+type MergeOutput struct {
+	Ref    ModelRef `json:"ref"`
+	Bytes  int64    `json:"bytes"`
+	Cached bool     `json:"cached,omitempty"`
+}
+
+// ---------------------------------------------------------------- FineTune
+
+// FineTuneParams are the mutation hyperparameters (sampled by the workflow).
+type FineTuneParams struct {
+	Method string  `json:"method"` // "full" | "lora"
+	LR     float64 `json:"lr"`
+	Steps  int     `json:"steps"`
+	Rank   int     `json:"rank,omitempty"`  // lora only
+	Alpha  float64 `json:"alpha,omitempty"` // lora only
+	// Dataset is a synthetic task family (training split), e.g. "addition".
+	Dataset string `json:"dataset"`
+	// Examples: how many training examples to generate (0 = activity default).
+	Examples int    `json:"examples,omitempty"`
+	Batch    int    `json:"batch,omitempty"`
+	Seed     uint64 `json:"seed"`
+	// CheckpointEvery: steps between checkpoints written to the store
+	// (0 = activity default). The heartbeat timeout must exceed one interval.
+	CheckpointEvery int `json:"checkpoint_every,omitempty"`
+}
+
+type FineTuneInput struct {
+	Run    string         `json:"run"`
+	Base   ModelRef       `json:"base"`
+	Params FineTuneParams `json:"params"`
+	Label  string         `json:"label,omitempty"`
+}
+
+// FineTuneHeartbeat is the heartbeat detail a retried fine-tune resumes from.
+type FineTuneHeartbeat struct {
+	Step       int     `json:"step"`
+	Loss       float64 `json:"loss"`
+	Checkpoint string  `json:"checkpoint,omitempty"` // store key of the last checkpoint
+}
+
+type FineTuneOutput struct {
+	Ref       ModelRef `json:"ref"`
+	FirstLoss float64  `json:"first_loss"`
+	FinalLoss float64  `json:"final_loss"`
+	Steps     int      `json:"steps"`
+	// Tokens trained on (for the training-token budget).
+	Tokens int64 `json:"tokens"`
+	// ResumedFrom is the step a retried attempt resumed at (0 = fresh).
+	ResumedFrom int  `json:"resumed_from,omitempty"`
+	Cached      bool `json:"cached,omitempty"`
+}
+
+// ---------------------------------------------------------------- Evaluate
+
+// TaskSpec is one benchmark task of a suite.
+type TaskSpec struct {
+	// Family names a synthetic task family ("addition", "comparison", ...)
+	// or a native benchmark known to internal/eval.
+	Family string  `json:"family"`
+	Weight float64 `json:"weight,omitempty"` // 0 = 1
+	Items  int     `json:"items,omitempty"`  // 0 = eval default
+}
+
+// SuiteSpec is what to evaluate on. Split "dev" drives selection; "test" is
+// held out and used only for the final report.
+type SuiteSpec struct {
+	Name  string     `json:"name"` // "synth" for the synthetic pack
+	Split string     `json:"split"`
+	Tasks []TaskSpec `json:"tasks"`
+	Seed  uint64     `json:"seed"`
+}
+
+type EvaluateInput struct {
+	Run   string    `json:"run,omitempty"`
+	Model ModelRef  `json:"model"`
+	Suite SuiteSpec `json:"suite"`
+	Label string    `json:"label,omitempty"`
+}
+
+type TaskScore struct {
+	Family string  `json:"family"`
+	Score  float64 `json:"score"`
+	Items  int     `json:"items"`
+}
+
+type EvaluateOutput struct {
+	Model   ModelRef    `json:"model"`
+	Fitness float64     `json:"fitness"`
+	Tasks   []TaskScore `json:"tasks"`
+	// Items evaluated (for the evaluation budget).
+	Items  int  `json:"items"`
+	Cached bool `json:"cached,omitempty"`
+}
+
+// ---------------------------------------------------------------- Publish
+
+// PublishTarget says where the winner goes. Kinds: "path" (copy the GGUF to
+// Path, atomically), "store" (name it runs/<Name>/winner in the store),
+// "ollama" (CreateBlob + Create on the server at Host, model Name).
+type PublishTarget struct {
+	Kind string `json:"kind"`
+	Path string `json:"path,omitempty"`
+	Name string `json:"name,omitempty"`
+	Host string `json:"host,omitempty"`
+}
+
+// LineageMember is one member of a population as recorded for a lineage.
+type LineageMember struct {
+	ID      int      `json:"id"`
+	Ref     ModelRef `json:"ref"`
+	Fitness float64  `json:"fitness"`
+}
+
+type PublishInput struct {
+	Run    string        `json:"run"`
+	Model  ModelRef      `json:"model"`
+	Target PublishTarget `json:"target"`
+	// Lineage and Population: when Lineage is set, the population is also
+	// written to lineages/<Lineage>/population.json so a later run (e.g. a
+	// nightly schedule) can continue from it.
+	Lineage    string          `json:"lineage,omitempty"`
+	Population []LineageMember `json:"population,omitempty"`
+}
+
+type PublishOutput struct {
+	// Location: path, store key or ollama model name where the winner is.
+	Location string `json:"location"`
+}

@@ -76,7 +76,7 @@ type InitPopulationInput struct {
 	Models []string `json:"models,omitempty"`
 	// Base: optional base model (same forms as Models) used by merge methods
 	// that need one (task arithmetic, ties, dare). Demo creates its own.
-	Base string     `json:"base,omitempty"`
+	Base string    `json:"base,omitempty"`
 	Demo *DemoSpec `json:"demo,omitempty"`
 }
 
@@ -88,8 +88,8 @@ type DemoSpec struct {
 	PretrainSteps int       `json:"pretrain_steps"`
 	PretrainLR    float64   `json:"pretrain_lr"`
 	// Specialist fine-tunes: one per member, dataset = Families[i % len].
-	Families      []string `json:"families"`
-	FineTune      FineTuneParams `json:"fine_tune"`
+	Families []string       `json:"families"`
+	FineTune FineTuneParams `json:"fine_tune"`
 }
 
 // TinyModel is the shape of the demo's tiny llama (mirrors llm.Config).

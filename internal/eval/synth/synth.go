@@ -1,0 +1,291 @@
+// Package synth generates the synthetic task pack used by the demo and the
+// tests: small task families a byte-level tiny model can learn on a CPU in
+// minutes, each exercising a different skill so that models fine-tuned on
+// different families differ (which is what makes crossover worth doing).
+//
+// Every item is a function of (family, split, n, seed). The split of an item
+// is fixed by a hash of its prompt, so train, validation and test never
+// share a prompt, whatever seeds are used.
+package synth
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+
+	"github.com/evomerge/evomerge/internal/eval/rng"
+	"github.com/evomerge/evomerge/internal/eval/task"
+)
+
+// Version changes whenever a family's item format or distribution changes.
+const Version = "synth-1"
+
+// Split names a partition of a family's item space.
+type Split string
+
+const (
+	Train      Split = "train"
+	Validation Split = "validation"
+	Test       Split = "test"
+)
+
+// ParseSplit checks a split name.
+func ParseSplit(s string) (Split, error) {
+	switch Split(s) {
+	case Train, Validation, Test:
+		return Split(s), nil
+	}
+	return "", fmt.Errorf("unknown split %q (want train, validation or test)", s)
+}
+
+// family draws one candidate item; the caller keeps it if its prompt hashes
+// into the wanted split.
+type family struct {
+	kind task.Kind
+	draw func(r *rng.Rand) task.Item
+}
+
+var families = map[string]family{
+	"addition":   {task.Generate, drawAddition},
+	"comparison": {task.MultipleChoice, drawComparison},
+	"sequence":   {task.MultipleChoice, drawSequence},
+	"reversal":   {task.MultipleChoice, drawReversal},
+}
+
+// Families lists the family names in a fixed order.
+func Families() []string {
+	names := make([]string, 0, len(families))
+	for n := range families {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Kind returns how the family's items are scored.
+func Kind(name string) (task.Kind, error) {
+	f, err := lookup(name)
+	return f.kind, err
+}
+
+func lookup(name string) (family, error) {
+	f, ok := families[name]
+	if !ok {
+		return family{}, fmt.Errorf("unknown synthetic family %q (want one of %v)", name, Families())
+	}
+	return f, nil
+}
+
+// SplitOf returns the split a prompt belongs to: 80% train, 10% validation,
+// 10% test by a hash of family and prompt.
+func SplitOf(familyName, query string) Split {
+	h := sha256.Sum256([]byte(familyName + "\x00" + query))
+	switch b := binary.LittleEndian.Uint64(h[:8]) % 100; {
+	case b < 80:
+		return Train
+	case b < 90:
+		return Validation
+	default:
+		return Test
+	}
+}
+
+// maxDrawsPerItem bounds the search when a split is nearly exhausted.
+const maxDrawsPerItem = 2000
+
+// Generate returns n distinct items of the family from the split. The same
+// arguments always give the same items in the same order.
+func Generate(familyName string, split Split, n int, seed uint64) ([]task.Item, error) {
+	f, err := lookup(familyName)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := ParseSplit(string(split)); err != nil {
+		return nil, err
+	}
+	if n <= 0 {
+		return nil, fmt.Errorf("synth %s: n = %d, want > 0", familyName, n)
+	}
+	r := rng.Derive(seed, "synth", familyName, string(split))
+	seen := make(map[string]bool, n)
+	items := make([]task.Item, 0, n)
+	for draws := 0; len(items) < n; draws++ {
+		if draws > maxDrawsPerItem*n {
+			return nil, fmt.Errorf("synth %s: split %s has fewer than %d distinct items (found %d)", familyName, split, n, len(items))
+		}
+		it := f.draw(r)
+		if seen[it.Query] || SplitOf(familyName, it.Query) != split {
+			continue
+		}
+		seen[it.Query] = true
+		it.ID = fmt.Sprintf("synth/%s/%s/%d", familyName, split, len(items))
+		if err := it.Validate(f.kind); err != nil {
+			return nil, fmt.Errorf("synth %s: generator bug: %w", familyName, err)
+		}
+		items = append(items, it)
+	}
+	return items, nil
+}
+
+// Example returns an item as a training pair: the prompt and the correct
+// completion (" " + answer, ending in a newline so a model learns to stop).
+func Example(it task.Item, kind task.Kind) (prompt, completion string, err error) {
+	switch kind {
+	case task.MultipleChoice:
+		if it.Gold < 0 || it.Gold >= len(it.Choices) {
+			return "", "", fmt.Errorf("item %s: gold %d out of range", it.ID, it.Gold)
+		}
+		return it.Query, " " + it.Choices[it.Gold] + "\n", nil
+	case task.Generate:
+		return it.Query, " " + it.Answer + "\n", nil
+	}
+	return "", "", fmt.Errorf("item %s: no training example for kind %s", it.ID, kind)
+}
+
+// TrainJSONL writes n training examples of the family from the train split
+// as {"prompt":..., "completion":...} lines.
+func TrainJSONL(familyName string, n int, seed uint64, w io.Writer) error {
+	kind, err := Kind(familyName)
+	if err != nil {
+		return err
+	}
+	items, err := Generate(familyName, Train, n, seed)
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	for _, it := range items {
+		p, c, err := Example(it, kind)
+		if err != nil {
+			return err
+		}
+		if err := enc.Encode(struct {
+			Prompt     string `json:"prompt"`
+			Completion string `json:"completion"`
+		}{p, c}); err != nil {
+			return fmt.Errorf("synth %s: write training data: %w", familyName, err)
+		}
+	}
+	return nil
+}
+
+// addition: two numbers below 100, answered GSM8K-style ("#### N") so the
+// same extraction rules as GSM8K apply.
+func drawAddition(r *rng.Rand) task.Item {
+	a, b := r.IntN(100), r.IntN(100)
+	return task.Item{
+		Query:  fmt.Sprintf("Q: %d+%d\nA:", a, b),
+		Answer: "#### " + strconv.Itoa(a+b),
+	}
+}
+
+// comparison: pick the largest of three distinct numbers; the choices are
+// the numbers in prompt order, so their lengths differ (acc vs acc_norm).
+func drawComparison(r *rng.Rand) task.Item {
+	nums := distinct(r, 3, 1000)
+	gold := 0
+	for i, v := range nums {
+		if v > nums[gold] {
+			gold = i
+		}
+	}
+	choices := make([]string, 3)
+	for i, v := range nums {
+		choices[i] = strconv.Itoa(v)
+	}
+	return task.Item{
+		Query:   fmt.Sprintf("Largest: %s %s %s\nA:", choices[0], choices[1], choices[2]),
+		Choices: choices,
+		Gold:    gold,
+	}
+}
+
+// sequence: continue an arithmetic progression of four terms; distractors
+// are near misses (off by one, repeated last term, one step too far).
+func drawSequence(r *rng.Rand) task.Item {
+	start, step := r.IntN(100), r.Range(1, 19)
+	terms := make([]int, 4)
+	for i := range terms {
+		terms[i] = start + i*step
+	}
+	next := terms[3] + step
+	cands := []int{next, next + 1, next - 1, terms[3], next + step}
+	return mcFromCandidates(r, fmt.Sprintf("Next: %d %d %d %d\nA:", terms[0], terms[1], terms[2], terms[3]), ints(cands))
+}
+
+// reversal: reverse a short lowercase word; distractors are the word itself,
+// the answer with two letters swapped and the answer rotated by one.
+func drawReversal(r *rng.Rand) task.Item {
+	n := r.Range(4, 6)
+	w := make([]byte, n)
+	for i := range w {
+		w[i] = byte('a' + r.IntN(26))
+	}
+	rev := make([]byte, n)
+	for i := range w {
+		rev[i] = w[n-1-i]
+	}
+	swapped := append([]byte(nil), rev...)
+	k := r.IntN(n - 1)
+	swapped[k], swapped[k+1] = swapped[k+1], swapped[k]
+	rotated := append(append([]byte(nil), rev[1:]...), rev[0])
+	return mcFromCandidates(r, "Reverse: "+string(w)+"\nA:", []string{string(rev), string(w), string(swapped), string(rotated), string(rev[:n-1])})
+}
+
+// mcFromCandidates keeps the correct answer (cands[0]) and up to three
+// distinct distractors, in a random order.
+func mcFromCandidates(r *rng.Rand, query string, cands []string) task.Item {
+	choices := []string{cands[0]}
+	for _, c := range cands[1:] {
+		if len(choices) == 4 {
+			break
+		}
+		dup := c == ""
+		for _, have := range choices {
+			dup = dup || c == have
+		}
+		if !dup {
+			choices = append(choices, c)
+		}
+	}
+	perm := r.Perm(len(choices))
+	out := make([]string, len(choices))
+	gold := 0
+	for to, from := range perm {
+		out[to] = choices[from]
+		if from == 0 {
+			gold = to
+		}
+	}
+	return task.Item{Query: query, Choices: out, Gold: gold}
+}
+
+func distinct(r *rng.Rand, k, below int) []int {
+	out := make([]int, 0, k)
+	for len(out) < k {
+		v := r.IntN(below)
+		dup := false
+		for _, o := range out {
+			dup = dup || o == v
+		}
+		if !dup {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func ints(v []int) []string {
+	s := make([]string, 0, len(v))
+	for _, x := range v {
+		if x >= 0 {
+			s = append(s, strconv.Itoa(x))
+		}
+	}
+	return s
+}

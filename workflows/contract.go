@@ -6,6 +6,11 @@
 // Everything here is a plain JSON-serialisable value (no cgo, no I/O), so the
 // workflow stays pure and the activities can live on any machine.
 //
+// Memoisation: an activity's output key is derived from its input's content
+// (inputs, genome/params, seed, suite). The Run and Label fields are for logs
+// and summaries only and must not enter any key, so identical work in two
+// runs (e.g. the demo population) is done once.
+//
 // Compatibility rule: fields may be added (with zero values that mean "as
 // before"); existing fields are never renamed or retyped, because recorded
 // histories and running workflows carry these values.
@@ -283,6 +288,9 @@ type PublishInput struct {
 	// nightly schedule) can continue from it.
 	Lineage    string          `json:"lineage,omitempty"`
 	Population []LineageMember `json:"population,omitempty"`
+	// Base is recorded with the lineage so a continued run can still use
+	// merge methods that need a base model.
+	Base ModelRef `json:"base,omitempty"`
 }
 
 type PublishOutput struct {

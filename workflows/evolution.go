@@ -1,0 +1,549 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+)
+
+// ErrTypeInvalidConfig is the error type of a run that fails because its
+// config is invalid (the message names the fields).
+const ErrTypeInvalidConfig = "InvalidConfig"
+
+// Split names of the evaluation suite.
+const (
+	SplitDev  = "dev"
+	SplitTest = "test"
+)
+
+var (
+	searchRun     = temporal.NewSearchAttributeKeyKeyword(SearchAttrRun)
+	searchGen     = temporal.NewSearchAttributeKeyInt64(SearchAttrGeneration)
+	searchFitness = temporal.NewSearchAttributeKeyFloat64(SearchAttrBestFitness)
+	modelRefRE    = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
+)
+
+// RegisterWorkflows registers the Evolution workflow under its stable name.
+func RegisterWorkflows(r worker.WorkflowRegistry) {
+	r.RegisterWorkflowWithOptions(Evolution, workflow.RegisterOptions{Name: WorkflowEvolution})
+}
+
+// Evolution runs one generation per workflow execution and continues as new
+// with the population, PRNG state and lineage, so its history stays small no
+// matter how many generations a run has.
+func Evolution(ctx workflow.Context, in EvolutionInput) (*RunResult, error) {
+	cfg := in.RunConfig.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeInvalidConfig, nil)
+	}
+	r := &run{cfg: cfg, st: in.State}
+	if err := r.registerHandlers(ctx); err != nil {
+		return nil, err
+	}
+	if r.st == nil {
+		if err := r.initPopulation(ctx); err != nil {
+			return nil, err
+		}
+	}
+	r.upsertSearch(ctx)
+
+	// Evaluate whatever is unscored (generation 0, or a continued lineage).
+	if err := r.evaluatePopulation(ctx); err != nil {
+		return nil, err
+	}
+	if len(r.st.History) == 0 {
+		r.recordStats(0, 0, 0)
+		r.upsertSearch(ctx)
+	}
+
+	if reason := r.stopReason(ctx); reason == "" {
+		if err := r.generation(ctx); err != nil {
+			return nil, err
+		}
+		r.upsertSearch(ctx)
+	}
+
+	if reason := r.stopReason(ctx); reason != "" {
+		return r.finish(ctx, reason)
+	}
+	r.setPhase(ctx, "continuing as new")
+	// Updates in flight must finish before the history is closed.
+	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
+		return nil, err
+	}
+	return nil, workflow.NewContinueAsNewError(ctx, WorkflowEvolution, EvolutionInput{RunConfig: cfg, State: r.st})
+}
+
+type run struct {
+	cfg           RunConfig
+	st            *RunState
+	phase         string
+	childrenDone  int
+	childrenTotal int
+	stopRequested string
+}
+
+func (r *run) registerHandlers(ctx workflow.Context) error {
+	if err := workflow.SetQueryHandler(ctx, QueryStatus, func() (Status, error) { return r.status(), nil }); err != nil {
+		return err
+	}
+	if err := workflow.SetQueryHandler(ctx, QueryLeaderboard, func() ([]Node, error) {
+		if r.st == nil {
+			return nil, nil
+		}
+		return r.st.leaderboard(), nil
+	}); err != nil {
+		return err
+	}
+	if err := workflow.SetQueryHandler(ctx, QueryLineage, func() ([]Node, error) {
+		if r.st == nil {
+			return nil, nil
+		}
+		return r.st.Nodes, nil
+	}); err != nil {
+		return err
+	}
+	stop := func(reason string) {
+		if r.stopRequested != "" {
+			return
+		}
+		if strings.TrimSpace(reason) == "" {
+			reason = "stop requested"
+		}
+		r.stopRequested = reason
+		workflow.GetLogger(ctx).Info("stop requested; ending after the current generation", "reason", reason)
+		r.updateDetails(ctx)
+	}
+	if err := workflow.SetUpdateHandler(ctx, UpdateStop, func(ctx workflow.Context, reason string) (Status, error) {
+		stop(reason)
+		return r.status(), nil
+	}); err != nil {
+		return err
+	}
+	ch := workflow.GetSignalChannel(ctx, SignalStop)
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		for {
+			var reason string
+			ch.Receive(ctx, &reason)
+			stop(reason)
+		}
+	})
+	return nil
+}
+
+func (r *run) status() Status {
+	s := Status{
+		Run: r.cfg.Name, Generations: r.cfg.Generations, Phase: r.phase,
+		ChildrenDone: r.childrenDone, ChildrenTotal: r.childrenTotal,
+		Stopping: r.stopRequested != "", StopReason: r.stopRequested,
+	}
+	if r.st != nil {
+		s.Generation = r.st.Generation
+		if r.childrenTotal > 0 {
+			s.Generation++ // a generation is in progress
+		}
+		if lb := r.st.leaderboard(); len(lb) > 0 {
+			best := lb[0]
+			s.Best = &best
+		}
+		s.History = r.st.History
+		s.TrainTokens, s.EvalItems = r.st.TrainTokens, r.st.EvalItems
+	}
+	return s
+}
+
+func (r *run) setPhase(ctx workflow.Context, phase string) {
+	r.phase = phase
+	r.updateDetails(ctx)
+}
+
+// updateDetails keeps the web UI's "current details" readable.
+func (r *run) updateDetails(ctx workflow.Context) {
+	s := r.status()
+	var b strings.Builder
+	fmt.Fprintf(&b, "**%s** · generation %d/%d · %s", s.Run, s.Generation, s.Generations, s.Phase)
+	if s.ChildrenTotal > 0 {
+		fmt.Fprintf(&b, " · children %d/%d", s.ChildrenDone, s.ChildrenTotal)
+	}
+	if s.Best != nil {
+		fmt.Fprintf(&b, " · best #%d %.4f", s.Best.ID, s.Best.Fitness)
+	}
+	if s.Stopping {
+		fmt.Fprintf(&b, " · stopping (%s)", s.StopReason)
+	}
+	workflow.SetCurrentDetails(ctx, b.String())
+}
+
+func (r *run) upsertSearch(ctx workflow.Context) {
+	updates := []temporal.SearchAttributeUpdate{
+		searchRun.ValueSet(r.cfg.Name),
+		searchGen.ValueSet(int64(r.st.Generation)),
+	}
+	if lb := r.st.leaderboard(); len(lb) > 0 {
+		updates = append(updates, searchFitness.ValueSet(lb[0].Fitness))
+	}
+	if err := workflow.UpsertTypedSearchAttributes(ctx, updates...); err != nil {
+		// Visibility is best effort; the run itself must not depend on it.
+		workflow.GetLogger(ctx).Warn("upserting search attributes failed", "error", err)
+	}
+}
+
+// activityCtx sets deliberate timeouts and retries for one activity call:
+// a heartbeat timeout to notice a dead worker quickly, backoff between
+// attempts, and the non-retryable error types never retried.
+func (r *run) activityCtx(ctx workflow.Context, queue string, startToClose, heartbeat time.Duration, summary string) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		TaskQueue:           queue,
+		StartToCloseTimeout: startToClose,
+		HeartbeatTimeout:    heartbeat,
+		Summary:             summary,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:        time.Second,
+			BackoffCoefficient:     2,
+			MaximumInterval:        time.Minute,
+			MaximumAttempts:        10,
+			NonRetryableErrorTypes: NonRetryableErrorTypes,
+		},
+	})
+}
+
+func (r *run) initPopulation(ctx workflow.Context) error {
+	cfg := r.cfg
+	r.st = &RunState{RNG: *NewRNG(cfg.Seed), StartedAt: workflow.Now(ctx), InitialBest: -1}
+	r.setPhase(ctx, "creating the initial population")
+	in := InitPopulationInput{
+		Run: cfg.Name, Seed: cfg.Seed, Size: cfg.Population,
+		ContinueLineage: cfg.Init.ContinueLineage, Models: cfg.Init.Models, Base: cfg.Init.Base, Demo: cfg.Init.Demo,
+	}
+	summary := fmt.Sprintf("init population of %d", cfg.Population)
+	switch {
+	case in.ContinueLineage != "":
+		summary += " from lineage " + in.ContinueLineage
+	case len(in.Models) > 0:
+		summary = fmt.Sprintf("import %d models", len(in.Models))
+	case in.Demo != nil:
+		summary += " (demo: tiny base + specialists)"
+	}
+	var out InitPopulationOutput
+	actx := r.activityCtx(ctx, cfg.TaskQueues.GPU, 12*time.Hour, 5*time.Minute, summary)
+	if err := workflow.ExecuteActivity(actx, ActivityInitPopulation, in).Get(ctx, &out); err != nil {
+		return fmt.Errorf("creating the initial population: %w", err)
+	}
+	if len(out.Members) < 2 {
+		return temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("initial population has %d members; at least 2 are needed", len(out.Members)), ErrTypeBadInput, nil)
+	}
+	if out.Base != "" && !modelRefRE.MatchString(out.Base) {
+		return temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("InitPopulation returned base %q, not a sha256:<hex> model ref", out.Base), ErrTypeBadInput, nil)
+	}
+	r.st.Base = out.Base
+	for i, m := range out.Members {
+		if !modelRefRE.MatchString(m.Ref) {
+			return temporal.NewNonRetryableApplicationError(
+				fmt.Sprintf("InitPopulation member %d has ref %q, not a sha256:<hex> model ref", i, m.Ref), ErrTypeBadInput, nil)
+		}
+		r.st.Nodes = append(r.st.Nodes, Node{ID: i, Ref: m.Ref, Op: m.Origin, Status: StatusAlive})
+		r.st.Population = append(r.st.Population, i)
+	}
+	return nil
+}
+
+func (r *run) suite(split string) SuiteSpec {
+	s := SuiteSpec{Name: r.cfg.Fitness.Suite, Split: split, Seed: r.cfg.Seed}
+	for _, t := range r.cfg.Fitness.Tasks {
+		if split == SplitTest {
+			t.Items = r.cfg.Fitness.HeldOutItems
+		}
+		s.Tasks = append(s.Tasks, t)
+	}
+	return s
+}
+
+func (r *run) evaluate(ctx workflow.Context, ref ModelRef, split, label string) (EvaluateOutput, error) {
+	var out EvaluateOutput
+	actx := r.activityCtx(ctx, r.cfg.TaskQueues.GPU, 2*time.Hour, 2*time.Minute, "evaluate "+label+" on "+split)
+	err := workflow.ExecuteActivity(actx, ActivityEvaluate, EvaluateInput{Run: r.cfg.Name, Model: ref, Suite: r.suite(split), Label: label}).Get(ctx, &out)
+	if err != nil {
+		return out, err
+	}
+	if !finite(out.Fitness) {
+		return out, fmt.Errorf("evaluation returned non-finite fitness %v", out.Fitness)
+	}
+	r.st.EvalItems += int64(out.Items)
+	return out, nil
+}
+
+// evaluatePopulation scores unscored members in parallel; members whose
+// evaluation fails are dropped with the reason.
+func (r *run) evaluatePopulation(ctx workflow.Context) error {
+	var todo []int
+	for _, id := range r.st.Population {
+		if !r.st.Nodes[id].Scored {
+			todo = append(todo, id)
+		}
+	}
+	if len(todo) == 0 {
+		return nil
+	}
+	r.setPhase(ctx, fmt.Sprintf("evaluating %d models", len(todo)))
+	r.parallel(ctx, todo, func(ctx workflow.Context, id int) {
+		out, err := r.evaluate(ctx, r.st.Nodes[id].Ref, SplitDev, fmt.Sprintf("#%d", id))
+		if err != nil {
+			r.drop(ctx, id, "evaluation failed: "+errMessage(err))
+			return
+		}
+		n := &r.st.Nodes[id]
+		n.Scored, n.Fitness, n.Tasks = true, out.Fitness, out.Tasks
+	})
+	var alive []int
+	for _, id := range r.st.Population {
+		if r.st.Nodes[id].Scored {
+			alive = append(alive, id)
+		}
+	}
+	r.st.Population = alive
+	if len(alive) < 2 {
+		return temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("only %d models of the population could be evaluated; at least 2 are needed", len(alive)), ErrTypeEvalFailed, nil)
+	}
+	if r.st.InitialBest < 0 {
+		r.st.InitialBest = ranked(r.st.Nodes, alive)[0]
+	}
+	return nil
+}
+
+// parallel runs fn for every id, at most cfg.Parallelism at once, and waits.
+func (r *run) parallel(ctx workflow.Context, ids []int, fn func(workflow.Context, int)) {
+	sem := workflow.NewSemaphore(ctx, int64(r.cfg.Parallelism))
+	wg := workflow.NewWaitGroup(ctx)
+	for _, id := range ids {
+		wg.Add(1)
+		workflow.Go(ctx, func(ctx workflow.Context) {
+			defer wg.Done()
+			if err := sem.Acquire(ctx, 1); err != nil {
+				return
+			}
+			defer sem.Release(1)
+			fn(ctx, id)
+		})
+	}
+	wg.Wait(ctx)
+}
+
+func (r *run) drop(ctx workflow.Context, id int, reason string) {
+	n := &r.st.Nodes[id]
+	n.Status, n.Reason, n.Scored = StatusDropped, reason, false
+	workflow.GetLogger(ctx).Warn("model dropped", "id", id, "reason", reason)
+}
+
+// generation plans and runs one generation's children and keeps survivors.
+func (r *run) generation(ctx workflow.Context) error {
+	st, cfg := r.st, r.cfg
+	gen := st.Generation + 1
+	rankedPop := ranked(st.Nodes, st.Population)
+	plans := PlanGeneration(cfg, &st.RNG, st.Nodes, rankedPop, st.Base, len(st.Nodes))
+	children := make([]int, len(plans))
+	for i, p := range plans {
+		op := "merge " + p.MergeLabel
+		if p.FineTune != nil {
+			op += " → fine-tune " + p.TuneLabel
+		}
+		st.Nodes = append(st.Nodes, Node{ID: p.ID, Generation: gen, Parents: p.Parents, Op: op, Status: "pending"})
+		children[i] = p.ID
+	}
+	r.childrenDone, r.childrenTotal = 0, len(plans)
+	r.setPhase(ctx, fmt.Sprintf("breeding generation %d", gen))
+	r.parallel(ctx, identity(len(plans)), func(ctx workflow.Context, i int) {
+		r.child(ctx, plans[i])
+		r.childrenDone++
+		r.updateDetails(ctx)
+	})
+
+	survivors := Survivors(cfg, st.Nodes, st.Population, children)
+	for _, id := range st.Population {
+		if !contains(survivors, id) {
+			st.Nodes[id].Status = StatusRetired
+		}
+	}
+	dropped := 0
+	for _, id := range children {
+		switch {
+		case st.Nodes[id].Status == StatusDropped:
+			dropped++
+		case contains(survivors, id):
+			st.Nodes[id].Status = StatusAlive
+		default:
+			st.Nodes[id].Status = StatusCulled
+		}
+	}
+	st.Population = survivors
+	st.Generation = gen
+	r.childrenDone, r.childrenTotal = 0, 0
+	r.recordStats(gen, len(plans), dropped)
+	best := st.History[len(st.History)-1]
+	workflow.GetLogger(ctx).Info("generation done", "generation", gen, "best", best.Best, "mean", best.Mean, "dropped", dropped)
+	r.setPhase(ctx, fmt.Sprintf("generation %d done", gen))
+	return nil
+}
+
+// child runs merge → fine-tune → evaluate for one planned child; any failure
+// drops the child with its reason and the generation goes on.
+func (r *run) child(ctx workflow.Context, p ChildPlan) {
+	cfg := r.cfg
+	var m MergeOutput
+	mctx := r.activityCtx(ctx, cfg.TaskQueues.CPU, time.Hour, 2*time.Minute, "merge "+p.MergeLabel)
+	err := workflow.ExecuteActivity(mctx, ActivityMerge, MergeInput{Run: cfg.Name, Inputs: p.Inputs, Genome: p.Genome, Label: p.MergeLabel}).Get(ctx, &m)
+	if err != nil {
+		r.drop(ctx, p.ID, "merge failed: "+errMessage(err))
+		return
+	}
+	if !modelRefRE.MatchString(m.Ref) {
+		r.drop(ctx, p.ID, fmt.Sprintf("merge returned %q, not a sha256:<hex> model ref", m.Ref))
+		return
+	}
+	ref := m.Ref
+	if p.FineTune != nil {
+		var f FineTuneOutput
+		fctx := r.activityCtx(ctx, cfg.TaskQueues.GPU, 12*time.Hour, 2*time.Minute, fmt.Sprintf("fine-tune %s (#%d)", p.TuneLabel, p.ID))
+		err := workflow.ExecuteActivity(fctx, ActivityFineTune, FineTuneInput{Run: cfg.Name, Base: ref, Params: *p.FineTune, Label: p.TuneLabel}).Get(ctx, &f)
+		if err != nil {
+			what := "fine-tune failed: "
+			if isErrType(err, ErrTypeDiverged) {
+				what = "fine-tune diverged: "
+			}
+			r.drop(ctx, p.ID, what+errMessage(err))
+			return
+		}
+		if !modelRefRE.MatchString(f.Ref) {
+			r.drop(ctx, p.ID, fmt.Sprintf("fine-tune returned %q, not a sha256:<hex> model ref", f.Ref))
+			return
+		}
+		r.st.TrainTokens += f.Tokens
+		ref = f.Ref
+	}
+	r.st.Nodes[p.ID].Ref = ref
+	e, err := r.evaluate(ctx, ref, SplitDev, fmt.Sprintf("#%d", p.ID))
+	if err != nil {
+		r.drop(ctx, p.ID, "evaluation failed: "+errMessage(err))
+		return
+	}
+	n := &r.st.Nodes[p.ID]
+	n.Scored, n.Fitness, n.Tasks = true, e.Fitness, e.Tasks
+}
+
+func (r *run) recordStats(gen, children, dropped int) {
+	st := r.st
+	lb := ranked(st.Nodes, st.Population)
+	sum := 0.0
+	for _, id := range lb {
+		sum += st.Nodes[id].Fitness
+	}
+	g := GenStats{Generation: gen, Children: children, Dropped: dropped}
+	if len(lb) > 0 {
+		g.Best, g.BestID, g.Mean = st.Nodes[lb[0]].Fitness, lb[0], sum/float64(len(lb))
+	}
+	if st.InitialBest >= 0 {
+		g.BestInitial = st.Nodes[st.InitialBest].Fitness
+	}
+	st.History = append(st.History, g)
+}
+
+// stopReason says why the run should end now, or "" to go on.
+func (r *run) stopReason(ctx workflow.Context) string {
+	st, b := r.st, r.cfg.Budgets
+	switch {
+	case r.stopRequested != "":
+		return r.stopRequested
+	case st.Generation >= r.cfg.Generations:
+		return fmt.Sprintf("completed %d generations", st.Generation)
+	case b.WallTime > 0 && workflow.Now(ctx).Sub(st.StartedAt) >= time.Duration(b.WallTime):
+		return fmt.Sprintf("wall-time budget %s reached", time.Duration(b.WallTime))
+	case b.TrainTokens > 0 && st.TrainTokens >= b.TrainTokens:
+		return fmt.Sprintf("training-token budget %d reached (%d used)", b.TrainTokens, st.TrainTokens)
+	case b.EvalItems > 0 && st.EvalItems >= b.EvalItems:
+		return fmt.Sprintf("evaluation budget %d items reached (%d used)", b.EvalItems, st.EvalItems)
+	}
+	return ""
+}
+
+// finish publishes the winner, compares it with the best initial model on
+// the held-out split and returns the run's result.
+func (r *run) finish(ctx workflow.Context, reason string) (*RunResult, error) {
+	st, cfg := r.st, r.cfg
+	lb := st.leaderboard()
+	winner := lb[0]
+	res := &RunResult{Run: cfg.Name, Winner: winner, History: st.History, StopReason: reason}
+	for _, n := range st.Nodes {
+		if n.Status == StatusDropped {
+			res.Dropped++
+		}
+	}
+
+	r.setPhase(ctx, "publishing the winner")
+	pop := make([]LineageMember, len(lb))
+	for i, n := range lb {
+		pop[i] = LineageMember{ID: n.ID, Ref: n.Ref, Fitness: n.Fitness}
+	}
+	var pub PublishOutput
+	pctx := r.activityCtx(ctx, cfg.TaskQueues.CPU, time.Hour, 2*time.Minute,
+		fmt.Sprintf("publish #%d to %s", winner.ID, cfg.Publish.Kind))
+	in := PublishInput{Run: cfg.Name, Model: winner.Ref, Target: *cfg.Publish, Lineage: cfg.Lineage, Population: pop, Base: st.Base}
+	if err := workflow.ExecuteActivity(pctx, ActivityPublish, in).Get(ctx, &pub); err != nil {
+		return nil, fmt.Errorf("publishing winner #%d: %w", winner.ID, err)
+	}
+	res.Published = pub.Location
+
+	r.setPhase(ctx, "held-out evaluation")
+	initial := st.Nodes[st.InitialBest]
+	ids := []int{winner.ID}
+	if initial.ID != winner.ID {
+		ids = append(ids, initial.ID)
+	}
+	scores := map[int]float64{}
+	var evalErr error
+	r.parallel(ctx, ids, func(ctx workflow.Context, id int) {
+		out, err := r.evaluate(ctx, st.Nodes[id].Ref, SplitTest, fmt.Sprintf("#%d", id))
+		if err != nil {
+			evalErr = errors.Join(evalErr, fmt.Errorf("held-out evaluation of #%d: %w", id, err))
+			return
+		}
+		scores[id] = out.Fitness
+	})
+	if evalErr != nil {
+		return nil, evalErr
+	}
+	res.HeldOut = HeldOut{Winner: scores[winner.ID], InitialBest: scores[initial.ID], InitialID: initial.ID}
+	res.HeldOut.Beat = res.HeldOut.Winner > res.HeldOut.InitialBest
+	r.setPhase(ctx, "done: "+reason)
+	return res, nil
+}
+
+func isErrType(err error, typ string) bool {
+	var app *temporal.ApplicationError
+	return errors.As(err, &app) && app.Type() == typ
+}
+
+// errMessage is the innermost useful message of an activity error (the
+// activity's own words, not the SDK's wrapping).
+func errMessage(err error) string {
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) {
+		if app.Type() != "" {
+			return app.Type() + ": " + app.Message()
+		}
+		return app.Message()
+	}
+	var to *temporal.TimeoutError
+	if errors.As(err, &to) {
+		return "timeout: " + to.Error()
+	}
+	msg := err.Error()
+	return strings.TrimSpace(msg[:min(len(msg), 500)])
+}

@@ -1,0 +1,195 @@
+package eval
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"sort"
+
+	"github.com/evomerge/evomerge/internal/eval/task"
+)
+
+// TaskResult is one task's outcome.
+type TaskResult struct {
+	Name   string    `json:"name"`
+	Source string    `json:"source"`
+	Kind   task.Kind `json:"kind"`
+	// Metric is the primary metric and Score its value: the task's term in
+	// the fitness.
+	Metric string  `json:"metric"`
+	Score  float64 `json:"score"`
+	// StdErr is the standard error of Score over items (0 for corpus-level
+	// metrics and single items).
+	StdErr  float64            `json:"stderr"`
+	Weight  float64            `json:"weight"`
+	Metrics map[string]float64 `json:"metrics"`
+	// N is the number of items scored.
+	N       int    `json:"n"`
+	Version string `json:"version"`
+	// Cached is true when the result came from the cache (not serialised,
+	// so a report's bytes do not depend on cache state).
+	Cached bool `json:"-"`
+}
+
+// Report is a suite's outcome: the weighted mean of the task scores and the
+// per-task results in suite order.
+type Report struct {
+	Fitness float64      `json:"fitness"`
+	Tasks   []TaskResult `json:"tasks"`
+}
+
+// Options tune Evaluate.
+type Options struct {
+	// Cache, with ModelSHA256, lets a model skip tasks it was already
+	// scored on. Both are optional.
+	Cache       Cache
+	ModelSHA256 string
+	// MaxBatch bounds the requests per Score call (0: a whole task in one
+	// call).
+	MaxBatch int
+	// Progress, if set, is called after each task.
+	Progress func(done, total int, r TaskResult)
+}
+
+// Evaluate scores lm on every task of the suite and returns the report.
+// A task that cannot be scored (bad file, bad item, model error) fails the
+// whole evaluation: a fitness silently missing a term would mislead
+// selection.
+func Evaluate(ctx context.Context, lm LM, suite Suite, opts Options) (Report, error) {
+	if err := suite.Validate(); err != nil {
+		return Report{}, err
+	}
+	if opts.Cache != nil && opts.ModelSHA256 != "" {
+		if _, err := modelDir(opts.ModelSHA256); err != nil {
+			return Report{}, err
+		}
+	}
+	var rep Report
+	for n, raw := range suite.Tasks {
+		spec, _ := raw.withDefaults() // checked by Validate
+		r, err := evaluateTask(ctx, lm, spec, opts)
+		if err != nil {
+			return Report{}, err
+		}
+		rep.Tasks = append(rep.Tasks, r)
+		if opts.Progress != nil {
+			opts.Progress(n+1, len(suite.Tasks), r)
+		}
+	}
+	rep.Fitness = Fitness(rep.Tasks)
+	return rep, nil
+}
+
+// Fitness is the weighted mean of the task scores (all weights 1: the
+// plain mean the Open LLM Leaderboard reported).
+func Fitness(tasks []TaskResult) float64 {
+	var sum, wsum float64
+	for _, t := range tasks {
+		sum += t.Weight * t.Score
+		wsum += t.Weight
+	}
+	if wsum == 0 {
+		return 0
+	}
+	return sum / wsum
+}
+
+func evaluateTask(ctx context.Context, lm LM, spec TaskSpec, opts Options) (TaskResult, error) {
+	p, err := prepare(spec)
+	if err != nil {
+		return TaskResult{}, err
+	}
+	key := CacheKey{Model: opts.ModelSHA256, Task: spec.Name, Version: p.version, N: spec.N, Seed: spec.Seed, Fewshot: spec.Fewshot}
+	useCache := opts.Cache != nil && opts.ModelSHA256 != ""
+	if useCache {
+		r, ok, err := opts.Cache.Get(key)
+		if err != nil {
+			return TaskResult{}, fmt.Errorf("task %s: %w", spec.Name, err)
+		}
+		if ok {
+			r.Weight, r.Cached = spec.Weight, true
+			return r, nil
+		}
+	}
+	r, err := run(ctx, lm, p, opts.MaxBatch)
+	if err != nil {
+		return TaskResult{}, fmt.Errorf("task %s: %w", spec.Name, err)
+	}
+	if useCache {
+		if err := opts.Cache.Put(key, r); err != nil {
+			return TaskResult{}, fmt.Errorf("task %s: %w", spec.Name, err)
+		}
+	}
+	return r, nil
+}
+
+// run scores a prepared task and aggregates its metrics.
+func run(ctx context.Context, lm LM, p *prepared, maxBatch int) (TaskResult, error) {
+	r := TaskResult{
+		Name: p.spec.Name, Source: p.spec.Source, Kind: p.spec.Kind, Metric: p.spec.Metric,
+		Weight: p.spec.Weight, N: len(p.items), Version: p.version, Metrics: map[string]float64{},
+	}
+	if p.spec.Kind == task.Perplexity {
+		pp, err := scorePerplexity(ctx, lm, p, maxBatch)
+		if err != nil {
+			return r, err
+		}
+		loss := pp.nll / float64(pp.tokens)
+		r.Metrics[MetricLoss] = loss
+		r.Metrics[MetricTokenProb] = math.Exp(-loss)
+		r.Metrics[MetricBitsPerByte] = pp.nll / float64(pp.bytes) / math.Ln2
+		if ppl := math.Exp(loss); !math.IsInf(ppl, 0) {
+			r.Metrics[MetricPerplexity] = ppl
+		}
+		r.Score = r.Metrics[p.spec.Metric]
+		return r, nil
+	}
+	var s itemScores
+	var err error
+	switch p.spec.Kind {
+	case task.MultipleChoice:
+		s, err = scoreMultipleChoice(ctx, lm, p, maxBatch)
+	case task.MC2:
+		s, err = scoreMC2(ctx, lm, p, maxBatch)
+	case task.Partial:
+		s, err = scorePartial(ctx, lm, p, maxBatch)
+	case task.Generate:
+		s, err = scoreGenerate(ctx, lm, p)
+	default:
+		err = fmt.Errorf("unknown kind %q", p.spec.Kind)
+	}
+	if err != nil {
+		return r, err
+	}
+	names := make([]string, 0, len(s))
+	for m := range s {
+		names = append(names, m)
+	}
+	sort.Strings(names) // fixed summation order, fixed bytes
+	for _, m := range names {
+		r.Metrics[m], _ = meanStdErr(s[m])
+	}
+	r.Score, r.StdErr = meanStdErr(s[p.spec.Metric])
+	return r, nil
+}
+
+// meanStdErr returns the mean and its standard error (sample standard
+// deviation over sqrt(n), as lm-eval reports).
+func meanStdErr(v []float64) (float64, float64) {
+	if len(v) == 0 {
+		return 0, 0
+	}
+	var sum float64
+	for _, x := range v {
+		sum += x
+	}
+	mean := sum / float64(len(v))
+	if len(v) < 2 {
+		return mean, 0
+	}
+	var ss float64
+	for _, x := range v {
+		ss += (x - mean) * (x - mean)
+	}
+	return mean, math.Sqrt(ss/float64(len(v)-1)) / math.Sqrt(float64(len(v)))
+}

@@ -174,3 +174,7 @@ func writeGGUF(t *testing.T, path string, kvs []gguf.KV, ts []tensorData, typ gg
 		t.Fatal(err)
 	}
 }
+
+func contextWithCancel(t *testing.T) (context.Context, context.CancelFunc) {
+	return context.WithCancel(t.Context())
+}

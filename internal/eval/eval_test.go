@@ -123,7 +123,28 @@ func TestPerplexity(t *testing.T) {
 }
 
 func mmluSpec(seed uint64) TaskSpec {
-	return TaskSpec{Name: "mmlu", Source: "mmlu", Path: "testdata/mmlu_test.jsonl", FewshotPath: "testdata/mmlu_dev.jsonl", Fewshot: 1, Seed: seed}
+	return TaskSpec{Name: "mmlu", Source: "mmlu", Path: "testdata/mmlu_test.jsonl", FewshotPath: "testdata/mmlu_dev.jsonl", Fewshot: 1, Seed: seed, FewshotSampler: SamplerRandom}
+}
+
+func TestMMLUFirstNSampler(t *testing.T) {
+	for seed := uint64(0); seed < 8; seed++ {
+		lm := &fakeLM{ll: func(string, string) float64 { return -1 }}
+		spec := mmluSpec(seed)
+		spec.FewshotSampler = "" // the MMLU default: first_n
+		one(t, lm, spec)
+		c := contexts(lm)
+		for _, i := range []int{0, 2} {
+			if !strings.Contains(c[i], "about math.\n\nWhat is 1 + 1?\nA. 2\nB. 3\nC. 4\nD. 5\nAnswer: A\n\nWhat is") {
+				t.Fatalf("seed %d: first_n should take the subject's first dev example:\n%s", seed, c[i])
+			}
+		}
+	}
+	spec := mmluSpec(0)
+	spec.FewshotSampler = "best"
+	if _, err := Evaluate(context.Background(), &fakeLM{}, Suite{Tasks: []TaskSpec{spec}}, Options{}); err == nil ||
+		!strings.Contains(err.Error(), "field fewshot_sampler") {
+		t.Fatalf("err = %v", err)
+	}
 }
 
 func contexts(lm *fakeLM) []string {

@@ -178,12 +178,21 @@ func fewshotPrefix(spec TaskSpec, it task.Item, i int, pool []task.Item, exclude
 		return "", fmt.Errorf("task %s: item %s: %d few-shot examples wanted, only %d available (group %q)",
 			spec.Name, it.ID, spec.Fewshot, len(cands), it.Group)
 	}
-	// The draw depends on the item's position, not its ID (a path), so
-	// every machine draws the same examples.
-	r := rng.Derive(spec.Seed, "fewshot", spec.Source, spec.Family, strconv.Itoa(i))
+	var picks []int
+	if spec.FewshotSampler == SamplerFirstN {
+		picks = make([]int, spec.Fewshot)
+		for k := range picks {
+			picks[k] = k
+		}
+	} else {
+		// The draw depends on the item's position, not its ID (a path), so
+		// every machine draws the same examples.
+		r := rng.Derive(spec.Seed, "fewshot", spec.Source, spec.Family, strconv.Itoa(i))
+		picks = r.Sample(len(cands), spec.Fewshot)
+	}
 	var b strings.Builder
 	b.WriteString(it.Description)
-	for _, k := range r.Sample(len(cands), spec.Fewshot) {
+	for _, k := range picks {
 		b.WriteString(solved(pool[cands[k]], spec.Kind))
 		b.WriteString(fewshotDelimiter)
 	}

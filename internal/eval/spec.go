@@ -16,6 +16,12 @@ const (
 	SourceJSONL     = "jsonl"
 )
 
+// Few-shot samplers.
+const (
+	SamplerRandom = "random"
+	SamplerFirstN = "first_n"
+)
+
 // Metric names. The primary metric of a task is its score in the fitness.
 const (
 	MetricAcc           = "acc"
@@ -60,6 +66,9 @@ type TaskSpec struct {
 	Seed uint64 `json:"seed"`
 	// Fewshot is the number of solved examples before each item.
 	Fewshot int `json:"fewshot,omitempty"`
+	// FewshotSampler is "random" (a seeded draw per item, the default) or
+	// "first_n" (the first examples of the pool, lm-eval's choice for MMLU).
+	FewshotSampler string `json:"fewshot_sampler,omitempty"`
 	// Weight in the fitness mean; 0 means 1.
 	Weight float64 `json:"weight,omitempty"`
 	// Metric overrides the task's primary metric.
@@ -197,11 +206,22 @@ func (t TaskSpec) withDefaults() (TaskSpec, error) {
 		switch t.Source {
 		case "gsm8k":
 			t.fillGenerate(256, []string{"\n\n", "Question:"}, GSM8KStrictRegex, GSM8KFlexibleRegex, GSM8KIgnoreRegexes, true)
+		case "mmlu":
+			if t.FewshotSampler == "" {
+				t.FewshotSampler = SamplerFirstN // the dev split's first examples
+			}
 		case "arc", "hellaswag":
 			if t.Metric == "" {
 				t.Metric = MetricAccNorm // as the Open LLM Leaderboard reports them
 			}
 		}
+	}
+	switch t.FewshotSampler {
+	case "":
+		t.FewshotSampler = SamplerRandom
+	case SamplerRandom, SamplerFirstN:
+	default:
+		return fail("field fewshot_sampler: %q is not %q or %q", t.FewshotSampler, SamplerRandom, SamplerFirstN)
 	}
 	if t.Kind == task.Perplexity && t.Fewshot > 0 {
 		return fail("field fewshot: a perplexity task takes no few-shot examples")

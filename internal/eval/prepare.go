@@ -170,7 +170,10 @@ func fewshotPrefix(spec TaskSpec, it task.Item, i int, pool []task.Item, exclude
 	}
 	var cands []int
 	for j := range pool {
-		if j != exclude && (it.Group == "" || pool[j].Group == it.Group) {
+		if j == exclude || sameItem(pool[j], it) {
+			continue // never show the model the item it is asked
+		}
+		if it.Group == "" || pool[j].Group == it.Group {
 			cands = append(cands, j)
 		}
 	}
@@ -197,6 +200,11 @@ func fewshotPrefix(spec TaskSpec, it task.Item, i int, pool []task.Item, exclude
 		b.WriteString(fewshotDelimiter)
 	}
 	return b.String(), nil
+}
+
+// sameItem reports whether two items ask the same thing.
+func sameItem(a, b task.Item) bool {
+	return a.Query == b.Query && a.Text == b.Text && slices.Equal(a.Contexts, b.Contexts)
 }
 
 // solved renders an item with its correct answer, as a few-shot example.

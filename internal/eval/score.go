@@ -172,6 +172,9 @@ func scoreGenerate(ctx context.Context, lm LM, p *prepared) (itemScores, error) 
 	s := itemScores{}
 	opts := GenOptions{MaxTokens: p.spec.MaxTokens, Stop: p.spec.Until}
 	for i, it := range p.items {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		out, err := lm.Generate(ctx, p.prefix[i]+it.Query, opts)
 		if err != nil {
 			return nil, fmt.Errorf("item %s: %w", it.ID, err)

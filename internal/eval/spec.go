@@ -155,15 +155,19 @@ func (t TaskSpec) withDefaults() (TaskSpec, error) {
 		if t.Split == "" {
 			t.Split = string(synth.Validation)
 		}
-		if _, err := synth.ParseSplit(t.Split); err != nil {
+		split, err := synth.ParseSplit(t.Split)
+		if err != nil {
 			return fail("field split: %v", err)
 		}
+		t.Split = string(split)
 		if t.FewshotSplit == "" {
 			t.FewshotSplit = string(synth.Train)
 		}
-		if _, err := synth.ParseSplit(t.FewshotSplit); err != nil {
+		fsplit, err := synth.ParseSplit(t.FewshotSplit)
+		if err != nil {
 			return fail("field fewshot_split: %v", err)
 		}
+		t.FewshotSplit = string(fsplit)
 		if t.N == 0 {
 			return fail("field n: a synthetic task needs n > 0")
 		}

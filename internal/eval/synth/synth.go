@@ -33,13 +33,15 @@ const (
 	Test       Split = "test"
 )
 
-// ParseSplit checks a split name.
+// ParseSplit checks a split name; "dev" is accepted for validation.
 func ParseSplit(s string) (Split, error) {
 	switch Split(s) {
 	case Train, Validation, Test:
 		return Split(s), nil
+	case "dev":
+		return Validation, nil
 	}
-	return "", fmt.Errorf("unknown split %q (want train, validation or test)", s)
+	return "", fmt.Errorf("unknown split %q (want train, validation (dev) or test)", s)
 }
 
 // family draws one candidate item; the caller keeps it if its prompt hashes
@@ -104,7 +106,8 @@ func Generate(familyName string, split Split, n int, seed uint64) ([]task.Item, 
 	if err != nil {
 		return nil, err
 	}
-	if _, err := ParseSplit(string(split)); err != nil {
+	split, err = ParseSplit(string(split))
+	if err != nil {
 		return nil, err
 	}
 	if n <= 0 {

@@ -103,8 +103,13 @@ func TestSmallSplitExhaustionIsAnError(t *testing.T) {
 	if _, err := Generate("nope", Test, 5, 1); err == nil {
 		t.Fatal("unknown family accepted")
 	}
-	if _, err := Generate("addition", Split("dev"), 5, 1); err == nil {
+	if _, err := Generate("addition", Split("eval"), 5, 1); err == nil {
 		t.Fatal("unknown split accepted")
+	}
+	dev, err := Generate("addition", Split("dev"), 5, 1)
+	val, _ := Generate("addition", Validation, 5, 1)
+	if err != nil || !reflect.DeepEqual(dev, val) {
+		t.Fatalf("dev is not validation: %v", err)
 	}
 }
 

@@ -252,7 +252,7 @@ func (c RunConfig) WithDefaults() RunConfig {
 		c.Parallelism = 4
 	}
 	x := &c.Crossover
-	if len(x.Methods) == 0 {
+	if x.Methods == nil { // nil = not given; an explicit [] is rejected by Validate
 		x.Methods = []CrossoverMethod{{Name: "ties"}, {Name: "dare_ties"}, {Name: "slerp"}, {Name: "linear"}}
 		if c.Init.Base == "" && c.Init.Demo == nil && c.Init.ContinueLineage == "" {
 			// Without a base model only base-free methods can run.
@@ -295,7 +295,7 @@ func (c RunConfig) WithDefaults() RunConfig {
 		p := 0.5
 		m.Probability = &p
 	}
-	if len(m.Methods) == 0 {
+	if m.Methods == nil {
 		m.Methods = []string{"full"}
 	}
 	if m.LR == (FloatRange{}) {
@@ -304,20 +304,20 @@ func (c RunConfig) WithDefaults() RunConfig {
 	if m.Steps == (IntRange{}) {
 		m.Steps = IntRange{Min: 10, Max: 30}
 	}
-	if len(m.Ranks) == 0 {
+	if m.Ranks == nil {
 		m.Ranks = []int{4, 8}
 	}
 	if m.Alpha == 0 {
 		m.Alpha = 16
 	}
-	if len(m.Datasets) == 0 {
+	if m.Datasets == nil {
 		m.Datasets = append([]string(nil), DefaultFamilies...)
 	}
 	f := &c.Fitness
 	if f.Suite == "" {
 		f.Suite = "synth"
 	}
-	if len(f.Tasks) == 0 {
+	if f.Tasks == nil {
 		for _, fam := range DefaultFamilies {
 			f.Tasks = append(f.Tasks, TaskSpec{Family: fam})
 		}
@@ -501,6 +501,12 @@ func (c RunConfig) Validate() error {
 	mu := c.Mutation
 	if mu.Probability == nil || !(*mu.Probability >= 0 && *mu.Probability <= 1) {
 		bad("mutation.probability", "must be in [0, 1]")
+	}
+	if len(mu.Methods) == 0 {
+		bad("mutation.methods", "must name at least one fine-tune method (full or lora)")
+	}
+	if len(mu.Ranks) == 0 {
+		bad("mutation.ranks", "must list at least one LoRA rank")
 	}
 	for i, m := range mu.Methods {
 		if m != "full" && m != "lora" {

@@ -1,0 +1,245 @@
+package workflows
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"math"
+	"sync"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+)
+
+// fakeWorld is a test double for the activities: a "model" is a vector of
+// skills (one per synthetic family) and its ref is the hash of that vector, so
+// merges and fine-tunes change fitness in a plausible, deterministic way
+// without any engine.
+type fakeWorld struct {
+	mu       sync.Mutex
+	models   map[ModelRef][]float64
+	calls    map[string]int
+	families []string
+
+	// Optional behaviours for tests.
+	diverge        func(FineTuneParams) bool // fine-tune returns Diverged
+	failEvalOnce   map[ModelRef]bool         // first attempt of these evaluations fails (retryable)
+	onMerge        func(n int)               // called with the merge count
+	publishedInput *PublishInput
+}
+
+func newFakeWorld() *fakeWorld {
+	return &fakeWorld{models: map[ModelRef][]float64{}, calls: map[string]int{}, families: DefaultFamilies, failEvalOnce: map[ModelRef]bool{}}
+}
+
+func (w *fakeWorld) put(v []float64) ModelRef {
+	for i := range v {
+		v[i] = math.Round(math.Max(0, math.Min(1, v[i]))*1e6) / 1e6
+	}
+	b, _ := json.Marshal(v)
+	sum := sha256.Sum256(b)
+	ref := "sha256:" + hex.EncodeToString(sum[:])
+	w.models[ref] = v
+	return ref
+}
+
+func (w *fakeWorld) get(ref ModelRef) ([]float64, error) {
+	v, ok := w.models[ref]
+	if !ok {
+		return nil, temporal.NewNonRetryableApplicationError("unknown model "+ref, ErrTypeBadInput, nil)
+	}
+	return append([]float64(nil), v...), nil
+}
+
+func (w *fakeWorld) count(name string) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.calls[name]
+}
+
+func (w *fakeWorld) family(name string) int {
+	for i, f := range w.families {
+		if f == name {
+			return i
+		}
+	}
+	return -1
+}
+
+func (w *fakeWorld) InitPopulation(ctx context.Context, in InitPopulationInput) (InitPopulationOutput, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.calls[ActivityInitPopulation]++
+	base := make([]float64, len(w.families))
+	for i := range base {
+		base[i] = 0.1
+	}
+	out := InitPopulationOutput{Base: w.put(append([]float64(nil), base...))}
+	rng := NewRNG(in.Seed)
+	for i := 0; i < in.Size; i++ {
+		v := append([]float64(nil), base...)
+		f := i % len(v)
+		v[f] = 0.3 + 0.3*rng.Float64()
+		for j := range v {
+			v[j] += 0.05 * rng.Float64()
+		}
+		out.Members = append(out.Members, InitMember{Ref: w.put(v), Origin: "fine-tune on " + w.families[f]})
+	}
+	return out, nil
+}
+
+func (w *fakeWorld) Merge(ctx context.Context, in MergeInput) (MergeOutput, error) {
+	w.mu.Lock()
+	w.calls[ActivityMerge]++
+	n := w.calls[ActivityMerge]
+	hook := w.onMerge
+	w.mu.Unlock()
+	if hook != nil {
+		hook(n)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	g := in.Genome
+	if _, ok := Methods[g.Method]; !ok {
+		return MergeOutput{}, temporal.NewNonRetryableApplicationError("unknown method "+g.Method, ErrTypeBadInput, nil)
+	}
+	vecs := make([][]float64, len(in.Inputs))
+	for i, ref := range in.Inputs {
+		v, err := w.get(ref)
+		if err != nil {
+			return MergeOutput{}, err
+		}
+		vecs[i] = v
+	}
+	weight := func(i int) float64 {
+		if i < len(g.PerModel) {
+			if p, ok := g.PerModel[i]["weight"]; ok && len(p.Anchors) > 0 {
+				return mean(p.Anchors)
+			}
+		}
+		return 1
+	}
+	out := make([]float64, len(w.families))
+	switch {
+	case g.Method == "slerp":
+		t := mean(g.Global["t"].Anchors)
+		for k := range out {
+			out[k] = (1-t)*vecs[0][k] + t*vecs[1][k]
+		}
+	case g.Base >= 0:
+		// Task arithmetic on skills: base + sum of weighted deltas, the
+		// larger delta kept where they disagree.
+		base := vecs[g.Base]
+		for k := range out {
+			best := 0.0
+			for i, v := range vecs {
+				if i == g.Base {
+					continue
+				}
+				if d := weight(i) * (v[k] - base[k]); d > best {
+					best = d
+				}
+			}
+			out[k] = base[k] + best
+		}
+	default:
+		total := 0.0
+		for i := range vecs {
+			total += weight(i)
+		}
+		for k := range out {
+			for i, v := range vecs {
+				out[k] += weight(i) / total * v[k]
+			}
+		}
+	}
+	return MergeOutput{Ref: w.put(out), Bytes: 1234}, nil
+}
+
+func (w *fakeWorld) FineTune(ctx context.Context, in FineTuneInput) (FineTuneOutput, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.calls[ActivityFineTune]++
+	if w.diverge != nil && w.diverge(in.Params) {
+		return FineTuneOutput{}, temporal.NewNonRetryableApplicationError("loss became NaN at step 3", ErrTypeDiverged, nil)
+	}
+	v, err := w.get(in.Base)
+	if err != nil {
+		return FineTuneOutput{}, err
+	}
+	f := w.family(in.Params.Dataset)
+	if f < 0 {
+		return FineTuneOutput{}, temporal.NewNonRetryableApplicationError("unknown dataset "+in.Params.Dataset, ErrTypeBadInput, nil)
+	}
+	v[f] += in.Params.LR * float64(in.Params.Steps) * 5
+	return FineTuneOutput{Ref: w.put(v), Steps: in.Params.Steps, Tokens: int64(in.Params.Steps) * 100, FirstLoss: 2, FinalLoss: 1}, nil
+}
+
+func (w *fakeWorld) Evaluate(ctx context.Context, in EvaluateInput) (EvaluateOutput, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.calls[ActivityEvaluate]++
+	if w.failEvalOnce[in.Model] && activity.GetInfo(ctx).Attempt == 1 {
+		return EvaluateOutput{}, fmt.Errorf("worker lost its GPU (test)")
+	}
+	v, err := w.get(in.Model)
+	if err != nil {
+		return EvaluateOutput{}, err
+	}
+	out := EvaluateOutput{Model: in.Model}
+	total := 0.0
+	for _, t := range in.Suite.Tasks {
+		f := w.family(t.Family)
+		if f < 0 {
+			return EvaluateOutput{}, temporal.NewNonRetryableApplicationError("unknown task "+t.Family, ErrTypeBadInput, nil)
+		}
+		score := v[f]
+		if in.Suite.Split == SplitTest {
+			score *= 0.95
+		}
+		out.Tasks = append(out.Tasks, TaskScore{Family: t.Family, Score: score, Items: t.Items})
+		out.Fitness += t.Weight * score
+		total += t.Weight
+		out.Items += t.Items
+	}
+	out.Fitness /= total
+	return out, nil
+}
+
+func (w *fakeWorld) Publish(ctx context.Context, in PublishInput) (PublishOutput, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.calls[ActivityPublish]++
+	if _, err := w.get(in.Model); err != nil {
+		return PublishOutput{}, err
+	}
+	cp := in
+	w.publishedInput = &cp
+	return PublishOutput{Location: "store:runs/" + in.Target.Name + "/winner.gguf"}, nil
+}
+
+func mean(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
+	s := 0.0
+	for _, x := range v {
+		s += x
+	}
+	return s / float64(len(v))
+}
+
+// register puts the fakes on any registry under the contract's names.
+type activityRegistry interface {
+	RegisterActivityWithOptions(a any, options activity.RegisterOptions)
+}
+
+func (w *fakeWorld) register(r activityRegistry) {
+	r.RegisterActivityWithOptions(w.InitPopulation, activity.RegisterOptions{Name: ActivityInitPopulation})
+	r.RegisterActivityWithOptions(w.Merge, activity.RegisterOptions{Name: ActivityMerge})
+	r.RegisterActivityWithOptions(w.FineTune, activity.RegisterOptions{Name: ActivityFineTune})
+	r.RegisterActivityWithOptions(w.Evaluate, activity.RegisterOptions{Name: ActivityEvaluate})
+	r.RegisterActivityWithOptions(w.Publish, activity.RegisterOptions{Name: ActivityPublish})
+}

@@ -5,9 +5,9 @@ import (
 	"errors"
 	"log/slog"
 	"os"
-	"time"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"

@@ -158,34 +158,51 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// MethodInfo describes what the workflow knows about a merge method: whether
-// it needs a base model, how many parents it takes, and default ranges.
+// MethodInfo describes what the workflow knows about a merge method of
+// internal/merge: whether it needs a base model, how many parents it takes,
+// which parameters it accepts (and whether the engine reads each once for the
+// merge or once per model), and the ranges sampled when the config names none.
 type MethodInfo struct {
 	NeedsBase bool
 	// ExactParents: 0 = any number >= 2.
 	ExactParents int
-	Defaults     map[string]ParamRange
-	// Short names for summaries ("density" -> "d").
-	Short map[string]string
+	// Params: every parameter the engine accepts; true = global (one value
+	// for the merge), false = per model (one value per parent).
+	Params map[string]bool
+	// Defaults: ranges sampled when the run config gives none.
+	Defaults map[string]ParamRange
 }
 
-// Methods are the merge methods internal/merge implements.
+// Short names for summaries ("density" -> "d").
+var paramShort = map[string]string{"density": "d", "weight": "w", "t": "t", "lambda": "λ", "gamma": "γ"}
+
+func taskVectorMethod(density bool, gamma bool) MethodInfo {
+	m := MethodInfo{NeedsBase: true,
+		Params:   map[string]bool{"weight": false, "lambda": true},
+		Defaults: map[string]ParamRange{"weight": {Min: 0.3, Max: 1, PerModel: true}}}
+	if density {
+		m.Params["density"] = false
+		m.Defaults["density"] = ParamRange{Min: 0.3, Max: 0.9}
+	}
+	if gamma {
+		m.Params["gamma"] = false
+	}
+	return m
+}
+
+// Methods are the merge methods internal/merge implements that the workflow
+// can sample.
 var Methods = map[string]MethodInfo{
-	"linear": {Defaults: map[string]ParamRange{"weight": {Min: 0.2, Max: 1, PerModel: true}},
-		Short: map[string]string{"weight": "w"}},
-	"slerp": {ExactParents: 2, Defaults: map[string]ParamRange{"t": {Min: 0.2, Max: 0.8, Anchors: 3}},
-		Short: map[string]string{"t": "t"}},
-	"task_arithmetic": {NeedsBase: true, Defaults: map[string]ParamRange{"weight": {Min: 0.3, Max: 1, PerModel: true}},
-		Short: map[string]string{"weight": "w"}},
-	"ties": {NeedsBase: true, Defaults: map[string]ParamRange{
-		"density": {Min: 0.3, Max: 0.9}, "weight": {Min: 0.3, Max: 1, PerModel: true}},
-		Short: map[string]string{"density": "d", "weight": "w"}},
-	"dare_ties": {NeedsBase: true, Defaults: map[string]ParamRange{
-		"density": {Min: 0.3, Max: 0.9}, "weight": {Min: 0.3, Max: 1, PerModel: true}},
-		Short: map[string]string{"density": "d", "weight": "w"}},
-	"dare_linear": {NeedsBase: true, Defaults: map[string]ParamRange{
-		"density": {Min: 0.3, Max: 0.9}, "weight": {Min: 0.3, Max: 1, PerModel: true}},
-		Short: map[string]string{"density": "d", "weight": "w"}},
+	"linear": {Params: map[string]bool{"weight": false},
+		Defaults: map[string]ParamRange{"weight": {Min: 0.2, Max: 1, PerModel: true}}},
+	"slerp": {ExactParents: 2, Params: map[string]bool{"t": true},
+		Defaults: map[string]ParamRange{"t": {Min: 0.2, Max: 0.8, Anchors: 3}}},
+	"task_arithmetic":  taskVectorMethod(false, false),
+	"ties":             taskVectorMethod(true, false),
+	"dare_ties":        taskVectorMethod(true, false),
+	"dare_linear":      taskVectorMethod(true, false),
+	"breadcrumbs":      taskVectorMethod(true, true),
+	"breadcrumbs_ties": taskVectorMethod(true, true),
 }
 
 // Selection schemes.
@@ -486,9 +503,15 @@ func (c RunConfig) Validate() error {
 		for _, k := range sortedKeys(m.Params) {
 			r := m.Params[k]
 			pf := field + ".params." + k
-			if _, known := info.Defaults[k]; !known {
-				bad(pf, "method %q has no parameter %q (known: %s)", m.Name, k, strings.Join(sortedKeys(info.Defaults), ", "))
+			if _, known := info.Params[k]; !known {
+				bad(pf, "method %q has no parameter %q (known: %s)", m.Name, k, strings.Join(sortedKeys(info.Params), ", "))
 				continue
+			}
+			if r.PerModel && info.Params[k] {
+				bad(pf+".per_model", "parameter %q of method %q is global; it cannot vary per model", k, m.Name)
+			}
+			if (k == "density" || k == "t" || k == "gamma") && (r.Min < 0 || r.Max > 1) {
+				bad(pf, "%s must stay within [0, 1], got min=%v max=%v", k, r.Min, r.Max)
 			}
 			if !finite(r.Min) || !finite(r.Max) || r.Min > r.Max {
 				bad(pf, "needs finite min <= max, got min=%v max=%v", r.Min, r.Max)

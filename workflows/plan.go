@@ -113,12 +113,18 @@ func SampleGenome(cfg RunConfig, rng *RNG, parents []ModelRef, base ModelRef) ([
 	}
 	for _, k := range sortedKeys(m.Params) { // sorted: map order must not reach the PRNG
 		r := m.Params[k]
-		if r.PerModel {
-			for i := range parents { // the base model takes no per-model weight
+		switch {
+		case info.Params[k]:
+			g.Global[k] = Param{Anchors: sampleAnchors(rng, r)}
+		case r.PerModel:
+			for i := range parents { // the base model takes no per-model value
 				g.PerModel[i][k] = Param{Anchors: sampleAnchors(rng, r)}
 			}
-		} else {
-			g.Global[k] = Param{Anchors: sampleAnchors(rng, r)}
+		default: // one value shared by every parent
+			v := sampleAnchors(rng, r)
+			for i := range parents {
+				g.PerModel[i][k] = Param{Anchors: v}
+			}
 		}
 	}
 	g.Seed = rng.Uint64()
@@ -198,14 +204,32 @@ func PlanGeneration(cfg RunConfig, rng *RNG, nodes []Node, rankedPop []int, base
 func MergeLabel(g Genome, parents []int) string {
 	var b strings.Builder
 	b.WriteString(g.Method)
-	short := Methods[g.Method].Short
+	// Global values and per-model values every parent shares read as one
+	// parameter ("d=0.5"); values that differ per parent are left out.
+	shared := map[string][]float64{}
+	for k, p := range g.Global {
+		shared[k] = p.Anchors
+	}
+	if len(g.PerModel) > 0 {
+		for k, p := range g.PerModel[0] {
+			same := true
+			for _, pm := range g.PerModel[1:len(parents)] {
+				if q, ok := pm[k]; !ok || !equalFloats(q.Anchors, p.Anchors) {
+					same = false
+				}
+			}
+			if same && len(parents) > 1 {
+				shared[k] = p.Anchors
+			}
+		}
+	}
 	var parts []string
-	for _, k := range sortedKeys(g.Global) {
+	for _, k := range sortedKeys(shared) {
 		name := k
-		if s, ok := short[k]; ok {
+		if s, ok := paramShort[k]; ok {
 			name = s
 		}
-		parts = append(parts, name+"="+anchorsLabel(g.Global[k].Anchors))
+		parts = append(parts, name+"="+anchorsLabel(shared[k]))
 	}
 	if len(parts) > 0 {
 		b.WriteString("(" + strings.Join(parts, ",") + ")")
@@ -278,4 +302,16 @@ func identity(n int) []int {
 		p[i] = i
 	}
 	return p
+}
+
+func equalFloats(a, b []float64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
 }

@@ -138,7 +138,7 @@ func TestPlanIsDeterministicPerSeed(t *testing.T) {
 		require.Len(t, p.Genome.PerModel, len(p.Inputs))
 		for k, r := range cfg.Crossover.Methods[methodIndex(cfg, p.Genome.Method)].Params {
 			var got []float64
-			if r.PerModel {
+			if !info.Params[k] {
 				got = p.Genome.PerModel[0][k].Anchors
 			} else {
 				got = p.Genome.Global[k].Anchors
@@ -179,8 +179,12 @@ func methodIndex(cfg RunConfig, name string) int {
 func TestFineTuneLabel(t *testing.T) {
 	require.Equal(t, "lora r=8 lr=0.0002 20 steps on addition",
 		FineTuneLabel(FineTuneParams{Method: "lora", Rank: 8, LR: 2e-4, Steps: 20, Dataset: "addition"}))
+	shared := map[string]Param{"density": {Anchors: []float64{0.5}}, "weight": {Anchors: []float64{0.7}}}
+	other := map[string]Param{"density": {Anchors: []float64{0.5}}, "weight": {Anchors: []float64{0.9}}}
 	require.Equal(t, "ties(d=0.5) #3 × #7",
-		MergeLabel(Genome{Method: "ties", Global: map[string]Param{"density": {Anchors: []float64{0.5}}}}, []int{3, 7}))
+		MergeLabel(Genome{Method: "ties", Base: 2, PerModel: []map[string]Param{shared, other, {}}}, []int{3, 7}))
+	require.Equal(t, "slerp(t=0.2→0.8) #1 × #2",
+		MergeLabel(Genome{Method: "slerp", Base: -1, Global: map[string]Param{"t": {Anchors: []float64{0.2, 0.8}}}}, []int{1, 2}))
 }
 
 func TestSurvivorsKeepElitesThenBestChildren(t *testing.T) {

@@ -8,8 +8,6 @@ import (
 	"reflect"
 	"runtime"
 	"sync"
-
-	"github.com/evomerge/evomerge/internal/safetensors"
 )
 
 // Options tune how a merge runs; none of them changes the output bytes.
@@ -344,7 +342,7 @@ func compute(j *tensorJob, c int, s *scratch) ([]byte, error) {
 		return nil, fmt.Errorf("tensor %q: internal error: job kind %d not prepared", o.name, j.kind)
 	}
 	b := getBuf(o.typ.bytesFor(n))
-	if err := safetensors.Encode(o.typ.st, s.out, b); err != nil {
+	if err := encodeFloat(o.typ.st, s.out, b); err != nil {
 		return nil, fmt.Errorf("tensor %q: %v", o.name, err)
 	}
 	return b, nil

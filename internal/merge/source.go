@@ -52,9 +52,16 @@ func floatType(dt safetensors.DType) elemType {
 // ggml bridge (dequant_ggml.go); nil means quantized inputs are unsupported.
 var dequantize func(t gguf.Type, src []byte, dst []float32) error
 
+// decodeFloat and encodeFloat convert F32/F16/BF16; the ggml bridge replaces the
+// portable Go versions with its vectorised kernels (15-80x faster, same rounding).
+var (
+	decodeFloat = safetensors.Decode
+	encodeFloat = safetensors.Encode
+)
+
 func (e elemType) decode(src []byte, dst []float32) error {
 	if e.st != "" {
-		return safetensors.Decode(e.st, src, dst)
+		return decodeFloat(e.st, src, dst)
 	}
 	if dequantize == nil {
 		return fmt.Errorf("%s tensors cannot be read: no dequantizer linked", e.name)

@@ -217,3 +217,7 @@ func (g Graph) Nodes() []Tensor {
 	}
 	return out
 }
+
+func (c *Context) Reshape4D(a Tensor, ne0, ne1, ne2, ne3 int64) Tensor {
+	return Tensor{C.ggml_reshape_4d(c.c, a.t, C.int64_t(ne0), C.int64_t(ne1), C.int64_t(ne2), C.int64_t(ne3))}
+}

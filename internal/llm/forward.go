@@ -84,10 +84,10 @@ func Forward(c *ggml.Context, g ggml.Graph, cfg Config, w *Weights, in Batch) gg
 			K = c.Permute(k, 0, 2, 1, 3)
 			V = c.Cont(c.Permute(v, 1, 2, 0, 3))
 		}
-		Q := c.Permute(q, 0, 2, 1, 3)                // [hd, L, H, B]
+		Q := c.Permute(q, 0, 2, 1, 3)                    // [hd, L, H, B]
 		att := c.SoftMax(c.MulMat(K, Q), in.Mask, scale) // [T, L, H, B]
-		o := c.MulMat(V, att)                          // [hd, L, H, B]
-		o = c.Cont(c.Permute(o, 0, 2, 1, 3))           // [hd, H, L, B]
+		o := c.MulMat(V, att)                            // [hd, L, H, B]
+		o = c.Cont(c.Permute(o, 0, 2, 1, 3))             // [hd, H, L, B]
 		o = c.Reshape3D(o, hd*H, L, B)
 		x = c.Add(x, lin(i, ProjO, ly.Proj[ProjO], o))
 

@@ -11,8 +11,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/evomerge/evomerge/internal/gguf"
 	"github.com/evomerge/evomerge/internal/ggml"
+	"github.com/evomerge/evomerge/internal/gguf"
 	"github.com/ollama/ollama/tokenizer"
 )
 
@@ -414,4 +414,3 @@ func TestNewTinyIsDeterministic(t *testing.T) {
 		t.Fatal("heads not dividing dim accepted")
 	}
 }
-

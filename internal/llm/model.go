@@ -13,8 +13,8 @@ import (
 	"strings"
 	"unsafe"
 
-	"github.com/evomerge/evomerge/internal/gguf"
 	"github.com/evomerge/evomerge/internal/ggml"
+	"github.com/evomerge/evomerge/internal/gguf"
 )
 
 // Options choose where a model runs.

@@ -1,0 +1,119 @@
+package store
+
+import (
+	"encoding/hex"
+	"fmt"
+	"strings"
+)
+
+// Ref names a content object: "sha256:" followed by the 64 lowercase hex digits
+// of the SHA-256 of its bytes.
+type Ref string
+
+const refPrefix = "sha256:"
+
+// ParseRef checks that s is a well-formed content reference.
+func ParseRef(s string) (Ref, error) {
+	if !strings.HasPrefix(s, refPrefix) {
+		return "", fmt.Errorf("store: reference %q does not start with %q", s, refPrefix)
+	}
+	h := s[len(refPrefix):]
+	if len(h) != 64 {
+		return "", fmt.Errorf("store: reference %q: want 64 hex digits, got %d", s, len(h))
+	}
+	if _, err := hex.DecodeString(h); err != nil || strings.ToLower(h) != h {
+		return "", fmt.Errorf("store: reference %q: digest is not lowercase hex", s)
+	}
+	return Ref(s), nil
+}
+
+// RefFromHex builds a reference from a hex digest.
+func RefFromHex(h string) (Ref, error) { return ParseRef(refPrefix + h) }
+
+// Hex is the digest part of the reference.
+func (r Ref) Hex() string { return strings.TrimPrefix(string(r), refPrefix) }
+
+func (r Ref) String() string { return string(r) }
+
+// Kind is a family of content objects; it decides where they live in the store.
+type Kind struct {
+	dir, ext string
+}
+
+var (
+	// Models are GGUF files: models/<hex>.gguf.
+	Models = Kind{dir: "models", ext: ".gguf"}
+	// Blobs are any other content-addressed bytes (checkpoints, datasets): blobs/<hex>.
+	Blobs = Kind{dir: "blobs"}
+)
+
+func (k Kind) String() string { return k.dir }
+
+func (k Kind) key(r Ref) string { return k.dir + "/" + r.Hex() + k.ext }
+
+// kindOfKey maps a backend key back to its kind and reference; ok is false for
+// keys outside the content space.
+func kindOfKey(key string) (Kind, Ref, bool) {
+	for _, k := range []Kind{Models, Blobs} {
+		rest, found := strings.CutPrefix(key, k.dir+"/")
+		if !found || !strings.HasSuffix(rest, k.ext) {
+			continue
+		}
+		r, err := RefFromHex(strings.TrimSuffix(rest, k.ext))
+		if err != nil {
+			return Kind{}, "", false
+		}
+		return k, r, true
+	}
+	return Kind{}, "", false
+}
+
+const (
+	namedDir      = "named"
+	maxNameLength = 512
+	// tmpMarker starts the name of every object still being written; no valid
+	// key segment may start with it.
+	tmpMarker = ".tmp-"
+)
+
+// ValidateName checks a key for a named object (checkpoint pointer, eval cache
+// entry, run pointer). Names are relative slash-separated paths of
+// [A-Za-z0-9._=+@-] segments; "..", ".", empty segments, absolute paths and
+// backslashes are rejected so that no name can leave the store root.
+func ValidateName(name string) error {
+	if name == "" {
+		return fmt.Errorf("store: empty object name")
+	}
+	if len(name) > maxNameLength {
+		return fmt.Errorf("store: object name %.40q... is longer than %d bytes", name, maxNameLength)
+	}
+	if strings.HasPrefix(name, "/") {
+		return fmt.Errorf("store: object name %q is absolute", name)
+	}
+	for i, seg := range strings.Split(name, "/") {
+		switch {
+		case seg == "":
+			return fmt.Errorf("store: object name %q has an empty segment %d", name, i)
+		case seg == "." || seg == "..":
+			return fmt.Errorf("store: object name %q contains %q", name, seg)
+		case strings.HasPrefix(seg, tmpMarker):
+			return fmt.Errorf("store: object name %q: segment %q uses the reserved prefix %q", name, seg, tmpMarker)
+		}
+		for _, c := range seg {
+			if !nameChar(c) {
+				return fmt.Errorf("store: object name %q contains the character %q", name, c)
+			}
+		}
+	}
+	return nil
+}
+
+func nameChar(c rune) bool {
+	switch {
+	case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		return true
+	}
+	return strings.ContainsRune("._=+@-", c)
+}
+
+func namedKey(name string) string { return namedDir + "/" + name }

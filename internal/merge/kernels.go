@@ -9,8 +9,8 @@ import (
 // state between chunks except what the per-tensor pre-passes computed, so chunks
 // can run in any order on any worker and give the same bytes.
 
-// weightedSum: out = Σ w[j]·in[j].
-func weightedSum(in [][]float32, w []float32, out []float32) {
+// goWeightedSum: out = Σ w[j]·in[j].
+func goWeightedSum(in [][]float32, w []float32, out []float32) {
 	switch len(in) {
 	case 1:
 		a, wa := in[0][:len(out)], w[0]
@@ -36,25 +36,46 @@ func weightedSum(in [][]float32, w []float32, out []float32) {
 	}
 }
 
-// dotStats accumulates a·b, a·a and b·b in float64 (slerp's pre-pass).
-func dotStats(a, b []float32) (ab, aa, bb float64) {
+// goDotStats accumulates a·b, a·a and b·b: 16 float32 lanes per product over
+// blocks of 1024 elements, flushed to float64 (fast, accurate, and the exact order
+// the C kernel uses).
+func goDotStats(a, b []float32) (ab, aa, bb float64) {
 	b = b[:len(a)]
-	// four float32 partial sums per chunk of 1024 elements, flushed to float64:
-	// fast and far more accurate than one float32 sum.
 	for s := 0; s < len(a); s += 1024 {
 		e := min(s+1024, len(a))
-		var pab, paa, pbb float32
-		for i := s; i < e; i++ {
-			x, y := a[i], b[i]
-			pab += x * y
-			paa += x * x
-			pbb += y * y
+		var pab, paa, pbb [16]float32
+		i := s
+		for ; i+16 <= e; i += 16 {
+			for k := 0; k < 16; k++ {
+				x, y := a[i+k], b[i+k]
+				pab[k] += x * y
+				paa[k] += x * x
+				pbb[k] += y * y
+			}
 		}
-		ab += float64(pab)
-		aa += float64(paa)
-		bb += float64(pbb)
+		for k := 0; i < e; i, k = i+1, k+1 {
+			x, y := a[i], b[i]
+			pab[k] += x * y
+			paa[k] += x * x
+			pbb[k] += y * y
+		}
+		for k := 0; k < 16; k++ {
+			ab += float64(pab[k])
+			aa += float64(paa[k])
+			bb += float64(pbb[k])
+		}
 	}
 	return
+}
+
+// goNonFinite returns the index of the first NaN or Inf, or -1.
+func goNonFinite(x []float32) int64 {
+	for i, v := range x {
+		if math.Float32bits(v)&0x7f800000 == 0x7f800000 {
+			return int64(i)
+		}
+	}
+	return -1
 }
 
 // slerpDotThreshold: above this |cos| the vectors are nearly colinear and slerp
@@ -101,37 +122,34 @@ type gtaConfig struct {
 
 // gtaChunk merges one chunk: base + λ·mix(w_j·sparsify(θ_j − base)).
 // start is the element index of the chunk inside the tensor (for DARE masks).
-func gtaChunk(base []float32, models [][]float32, c *gtaConfig, start int64, out []float32, delta []float32) {
+func goGTAChunk(base []float32, models [][]float32, c *gtaConfig, start int64, out []float32, delta []float32) {
 	n := len(out)
 	base = base[:n]
 	m := len(models)
 	if !c.consensus {
-		// Σ_j w_j·sparse(δ_j), accumulated model by model (vector friendly).
-		for i := range out {
-			out[i] = 0
-		}
+		// Σ_j w_j·sparse(δ_j), model by model: the first stores, the rest add.
 		for j := 0; j < m; j++ {
 			x := models[j][:n]
 			w := c.weight[j] * c.scale[j]
-			switch {
-			case c.random:
-				key, thr := c.keys[j], densityThreshold(c.density[j])
-				for i := range out {
-					if maskBits(key, start+int64(i)) < thr {
-						out[i] += w * (x[i] - base[i])
+			for i := range out {
+				var v float32
+				d := x[i] - base[i]
+				switch {
+				case c.random:
+					if maskBits(c.keys[j], start+int64(i)) < densityThreshold(c.density[j]) {
+						v = w * d
 					}
-				}
-			case c.window:
-				lo, hi := c.lo[j], c.hi[j]
-				for i := range out {
-					d := x[i] - base[i]
-					if b := math.Float32bits(d) & 0x7fffffff; b >= lo && b <= hi {
-						out[i] += w * d
+				case c.window:
+					if b := math.Float32bits(d) & 0x7fffffff; b >= c.lo[j] && b <= c.hi[j] {
+						v = w * d
 					}
+				default:
+					v = w * d
 				}
-			default:
-				for i := range out {
-					out[i] += w * (x[i] - base[i])
+				if j == 0 {
+					out[i] = v
+				} else {
+					out[i] += v
 				}
 			}
 		}

@@ -20,16 +20,16 @@ type rankQuery struct {
 	bits  uint32 // answer: float32 bits of |delta|
 }
 
-// histHigh adds the high halves of |x − base| bits to h.
-func histHigh(base, x []float32, h *[histBins]uint32) {
+// goHistHigh adds the high halves of |x − base| bits to h.
+func goHistHigh(base, x []float32, h *[histBins]uint32) {
 	x = x[:len(base)]
 	for i := range base {
 		h[(math.Float32bits(x[i]-base[i])&0x7fffffff)>>16]++
 	}
 }
 
-// histLow adds the low halves of the elements whose high half is bin.
-func histLow(base, x []float32, bin uint32, h *[histBins]uint32) {
+// goHistLow adds the low halves of the elements whose high half is bin.
+func goHistLow(base, x []float32, bin uint32, h *[histBins]uint32) {
 	x = x[:len(base)]
 	for i := range base {
 		b := math.Float32bits(x[i]-base[i]) & 0x7fffffff

@@ -104,10 +104,8 @@ func (t *srcTensor) readChunk(start int64, dst []float32, raw []byte) ([]byte, e
 	if err := t.typ.decode(raw, dst); err != nil {
 		return raw, fmt.Errorf("%s: tensor %q: %v", t.path, t.name, err)
 	}
-	for i, v := range dst {
-		if v-v != 0 {
-			return raw, fmt.Errorf("%s: tensor %q: non-finite value %v at element %d", t.path, t.name, v, start+int64(i))
-		}
+	if i := nonFinite(dst); i >= 0 {
+		return raw, fmt.Errorf("%s: tensor %q: non-finite value %v at element %d", t.path, t.name, dst[i], start+i)
 	}
 	return raw, nil
 }

@@ -1,0 +1,77 @@
+package merge
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// The C kernels the pipeline runs must give the bits of the Go reference kernels.
+func TestCKernelsMatchGo(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	const n = 5000 + 13
+	vec := func(scale float64) []float32 {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = float32(r.NormFloat64() * scale)
+			if i%97 == 0 {
+				v[i] = 0
+			}
+		}
+		return v
+	}
+	base, a, b, c := vec(1), vec(1), vec(1), vec(1)
+	copy(a[:50], base[:50]) // zero deltas
+	eq := func(what string, x, y []float32) {
+		t.Helper()
+		for i := range x {
+			if math.Float32bits(x[i]) != math.Float32bits(y[i]) {
+				t.Fatalf("%s[%d]: C %v Go %v", what, i, x[i], y[i])
+			}
+		}
+	}
+	for _, in := range [][][]float32{{a}, {a, b}, {a, b, c}} {
+		w := []float32{0.3, -0.7, 1.1}[:len(in)]
+		x, y := make([]float32, n), make([]float32, n)
+		weightedSum(in, w, x)
+		goWeightedSum(in, w, y)
+		eq("weightedSum", x, y)
+	}
+	ab, aa, bb := dotStats(a, b)
+	gab, gaa, gbb := goDotStats(a, b)
+	if ab != gab || aa != gaa || bb != gbb {
+		t.Fatalf("dotStats C %v %v %v Go %v %v %v", ab, aa, bb, gab, gaa, gbb)
+	}
+	var h1, h2 [histBins]uint32
+	histHigh(base, a, &h1)
+	goHistHigh(base, a, &h2)
+	if h1 != h2 {
+		t.Fatal("histHigh differs")
+	}
+	histLow(base, a, 0x3f80, &h1)
+	goHistLow(base, a, 0x3f80, &h2)
+	if h1 != h2 {
+		t.Fatal("histLow differs")
+	}
+	bad := vec(1)
+	bad[4321] = float32(math.NaN())
+	if nonFinite(bad) != 4321 || goNonFinite(bad) != 4321 || nonFinite(a) != -1 {
+		t.Fatal("nonFinite")
+	}
+	for _, consensus := range []bool{false, true} {
+		for _, mode := range []string{"plain", "window", "random"} {
+			cfg := &gtaConfig{weight: []float32{0.6, 0.5}, scale: []float32{1, 1}, density: []float32{0.4, 0.7},
+				keys: []uint64{maskKey(3, "x", 1), maskKey(3, "x", 2)}, lo: []uint32{0x3e000000, 0x3d000000}, hi: []uint32{0x3fc00000, 0x7fffffff},
+				consensus: consensus, normalize: true, divisor: 1.1, lambda: 1.3}
+			cfg.random, cfg.window = mode == "random", mode == "window"
+			if cfg.random {
+				cfg.scale = []float32{2.5, 1 / 0.7}
+			}
+			x, y := make([]float32, n), make([]float32, n)
+			d := make([]float32, 2*n)
+			gtaChunk(base, [][]float32{a, b}, cfg, 777, x, d)
+			goGTAChunk(base, [][]float32{a, b}, cfg, 777, y, d)
+			eq("gta "+mode, x, y)
+		}
+	}
+}

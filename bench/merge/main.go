@@ -21,6 +21,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -33,11 +34,16 @@ import (
 
 // Model shape: ~491M parameters, ~0.98 GB in F16. The largest tensor is the
 // embedding (32000 x 2048 = 131 MB in F16).
-// BENCH_MERGE_SMALL=1 shrinks the models to a few MB for a quick smoke run.
+// BENCH_MERGE_SMALL=1 shrinks the models to a few MB for a quick smoke run
+// (=medium: ~140 MB each).
 var dim, ffn, vocab, layers int64 = 2048, 5632, 32000, 7
 
 func init() {
-	if os.Getenv("BENCH_MERGE_SMALL") != "" {
+	switch os.Getenv("BENCH_MERGE_SMALL") {
+	case "":
+	case "medium": // ~140 MB per model, for tuning
+		dim, ffn, vocab, layers = 1024, 2816, 16000, 3
+	default:
 		dim, ffn, vocab, layers = 256, 704, 4000, 2
 	}
 }
@@ -260,6 +266,14 @@ func floor(out string, inputs []string) error {
 
 // runMerge is what evomerge-merge does, without the final fsync (the floor does not sync either).
 func runMerge(config, out string) error {
+	if p := os.Getenv("BENCH_MERGE_CPUPROFILE"); p != "" {
+		f, err := os.Create(p)
+		if err != nil {
+			return err
+		}
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
 	inputs, spec, err := merge.LoadMergekit(config)
 	if err != nil {
 		return err

@@ -73,24 +73,44 @@ void mk_finish(const float *base, float f, float *out, int64_t n) {
 
 // Sign consensus over m weighted deltas d[j*n + i]: elect the sign of the sum, keep
 // the agreeing deltas, divide by their weights (normalize) and add λ·mix to base.
+// Blocked and branch-free (keep is 0 or 1; adding 0·v leaves a sum unchanged) so
+// every loop vectorises; the arithmetic is the Go reference's, value for value.
+#define CBLOCK 1024
 void mk_consensus(const float *base, const float *d, const float *weight, int m, float lambda,
                   int normalize, float *out, int64_t n) {
-    for (int64_t i = 0; i < n; i++) {
-        float sum = 0.0f;
-        for (int j = 0; j < m; j++) sum += d[(int64_t)j * n + i];
-        int positive = sum >= 0.0f;
-        float mix = 0.0f, div = 0.0f;
+    float sg[CBLOCK], mix[CBLOCK], div[CBLOCK];
+    for (int64_t s = 0; s < n; s += CBLOCK) {
+        int64_t e = s + CBLOCK < n ? s + CBLOCK : n;
+        int64_t len = e - s;
+        const float *d0 = d + s;
+        for (int64_t i = 0; i < len; i++) sg[i] = 0.0f + d0[i];
+        for (int j = 1; j < m; j++) {
+            const float *dj = d + (int64_t)j * n + s;
+            for (int64_t i = 0; i < len; i++) sg[i] += dj[i];
+        }
+        for (int64_t i = 0; i < len; i++) {
+            sg[i] = sg[i] >= 0.0f ? 1.0f : -1.0f;
+            mix[i] = 0.0f;
+            div[i] = 0.0f;
+        }
         for (int j = 0; j < m; j++) {
-            float v = d[(int64_t)j * n + i];
-            int agree = positive ? (v > 0.0f) : (v < 0.0f);
-            mix += agree ? v : 0.0f;
-            div += agree ? weight[j] : 0.0f;
+            const float *dj = d + (int64_t)j * n + s;
+            const float w = weight[j];
+            for (int64_t i = 0; i < len; i++) {
+                float v = dj[i];
+                float keep = v * sg[i] > 0.0f ? 1.0f : 0.0f;
+                mix[i] += keep * v;
+                div[i] += keep * w;
+            }
         }
-        if (normalize) {
-            if (div == 0.0f) div = 1.0f;
-            mix /= div;
+        for (int64_t i = 0; i < len; i++) {
+            float mx = mix[i];
+            if (normalize) {
+                float dv = div[i] == 0.0f ? 1.0f : div[i];
+                mx = mx / dv;
+            }
+            out[s + i] = base[s + i] + lambda * mx;
         }
-        out[i] = base[i] + lambda * mix;
     }
 }
 

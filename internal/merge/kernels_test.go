@@ -75,3 +75,35 @@ func TestCKernelsMatchGo(t *testing.T) {
 		}
 	}
 }
+
+func benchGTA(b *testing.B, consensus, random bool, useC bool) {
+	const n = defaultChunk
+	r := rand.New(rand.NewPCG(1, 2))
+	mk := func() []float32 {
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = float32(r.NormFloat64() * 0.02)
+		}
+		return v
+	}
+	base, a, c := mk(), mk(), mk()
+	cfg := &gtaConfig{weight: []float32{0.5, 0.5}, scale: []float32{2, 2}, density: []float32{0.5, 0.5},
+		keys: []uint64{1, 2}, consensus: consensus, normalize: true, divisor: 1, lambda: 1, random: random}
+	out, d := make([]float32, n), make([]float32, 2*n)
+	b.SetBytes(n)
+	for b.Loop() {
+		if useC {
+			gtaChunk(base, [][]float32{a, c}, cfg, 0, out, d)
+		} else {
+			goGTAChunk(base, [][]float32{a, c}, cfg, 0, out, d)
+		}
+	}
+}
+
+// Throughput per output element (MB/s = million elements/s).
+func BenchmarkGTAConsensusC(b *testing.B)    { benchGTA(b, true, false, true) }
+func BenchmarkGTAConsensusGo(b *testing.B)   { benchGTA(b, true, false, false) }
+func BenchmarkDareConsensusC(b *testing.B)   { benchGTA(b, true, true, true) }
+func BenchmarkDareConsensusGo(b *testing.B)  { benchGTA(b, true, true, false) }
+func BenchmarkTaskArithmeticC(b *testing.B)  { benchGTA(b, false, false, true) }
+func BenchmarkTaskArithmeticGo(b *testing.B) { benchGTA(b, false, false, false) }

@@ -1,0 +1,296 @@
+package activities
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/evomerge/evomerge/internal/llm"
+	"github.com/evomerge/evomerge/internal/store"
+	"github.com/evomerge/evomerge/workflows"
+)
+
+var tinyCfg = llm.Config{Vocab: llm.ByteVocabLen, Dim: 32, Layers: 1, Heads: 2, KVHeads: 1, FFN: 64, Context: 32, RopeBase: 10000, NormEps: 1e-5}
+
+type fixture struct {
+	acts *Activities
+	st   *store.Store
+	env  *testsuite.TestActivityEnvironment
+	dir  string
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	dir := t.TempDir()
+	st, err := store.Open(context.Background(), "file://"+filepath.Join(dir, "store"), store.Options{})
+	require.NoError(t, err)
+	acts, err := New(Config{Store: st, WorkDir: filepath.Join(dir, "work"), Threads: 1})
+	require.NoError(t, err)
+	var suite testsuite.WorkflowTestSuite
+	env := suite.NewTestActivityEnvironment()
+	acts.Register(env)
+	return &fixture{acts: acts, st: st, env: env, dir: dir}
+}
+
+// tinyModel writes a random tiny llama GGUF and returns its path.
+func (f *fixture) tinyModel(t *testing.T, seed uint64) string {
+	t.Helper()
+	m, err := llm.NewTiny(tinyCfg, seed, llm.Options{Threads: 1})
+	require.NoError(t, err)
+	defer m.Close()
+	p := filepath.Join(f.dir, "m"+hex.EncodeToString([]byte{byte(seed)})+".gguf")
+	_, err = m.Save(p)
+	require.NoError(t, err)
+	return p
+}
+
+func (f *fixture) importModels(t *testing.T, paths ...string) []string {
+	t.Helper()
+	var out workflows.InitPopulationOutput
+	run(t, f.env, workflows.ActivityInitPopulation, &out, workflows.InitPopulationInput{Run: "t", Size: max(2, len(paths)), Models: paths})
+	var refs []string
+	for _, m := range out.Members {
+		refs = append(refs, m.Ref)
+	}
+	return refs
+}
+
+func run(t *testing.T, env *testsuite.TestActivityEnvironment, name string, out any, in any) {
+	t.Helper()
+	val, err := env.ExecuteActivity(name, in)
+	require.NoError(t, err)
+	require.NoError(t, val.Get(out))
+}
+
+// requireAppError checks that err is a non-retryable application error of
+// type typ whose message mentions want.
+func requireAppError(t *testing.T, err error, typ, want string) {
+	t.Helper()
+	require.Error(t, err)
+	var ae *temporal.ApplicationError
+	require.True(t, errors.As(err, &ae), "not an application error: %v", err)
+	require.Equal(t, typ, ae.Type(), err.Error())
+	require.True(t, ae.NonRetryable(), "retryable: %v", err)
+	require.Contains(t, err.Error(), want)
+}
+
+func fileRef(t *testing.T, p string) string {
+	b, err := os.ReadFile(p)
+	require.NoError(t, err)
+	sum := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+func linear(w0, w1 float64) workflows.Genome {
+	return workflows.Genome{Method: "linear", Base: -1, PerModel: []map[string]workflows.Param{
+		{"weight": {Anchors: []float64{w0}}}, {"weight": {Anchors: []float64{w1}}},
+	}}
+}
+
+func TestImportIsContentAddressed(t *testing.T) {
+	f := newFixture(t)
+	a, b := f.tinyModel(t, 1), f.tinyModel(t, 2)
+	refs := f.importModels(t, a, b, "file://"+a)
+	require.Equal(t, []string{fileRef(t, a), fileRef(t, b), fileRef(t, a)}, refs)
+	// A reference already in the store is accepted as is.
+	require.Equal(t, refs[:1], f.importModels(t, refs[0]))
+
+	_, err := f.env.ExecuteActivity(workflows.ActivityInitPopulation, workflows.InitPopulationInput{Size: 1, Models: []string{a}})
+	requireAppError(t, err, workflows.ErrTypeBadInput, "size")
+	notGGUF := filepath.Join(f.dir, "notes.txt")
+	require.NoError(t, os.WriteFile(notGGUF, []byte("hello"), 0o644))
+	_, err = f.env.ExecuteActivity(workflows.ActivityInitPopulation, workflows.InitPopulationInput{Size: 2, Models: []string{a, notGGUF}})
+	requireAppError(t, err, workflows.ErrTypeBadInput, "models[1]")
+	_, err = f.env.ExecuteActivity(workflows.ActivityInitPopulation, workflows.InitPopulationInput{Size: 2, Models: []string{a, filepath.Join(f.dir, "missing.gguf")}})
+	requireAppError(t, err, workflows.ErrTypeBadInput, "missing.gguf")
+	_, err = f.env.ExecuteActivity(workflows.ActivityInitPopulation, workflows.InitPopulationInput{Size: 2, Models: []string{a, "sha256:" + strings.Repeat("0", 64)}})
+	requireAppError(t, err, workflows.ErrTypeBadInput, "not in the store")
+}
+
+func TestMergeStoresChildAndIsMemoised(t *testing.T) {
+	f := newFixture(t)
+	refs := f.importModels(t, f.tinyModel(t, 1), f.tinyModel(t, 2))
+
+	var out workflows.MergeOutput
+	in := workflows.MergeInput{Run: "t", Inputs: refs, Genome: linear(0.5, 0.5), Label: "linear #0 × #1"}
+	run(t, f.env, workflows.ActivityMerge, &out, in)
+	require.False(t, out.Cached)
+	require.NotContains(t, refs, out.Ref)
+
+	// The child is a loadable model in the store under its hash.
+	l, err := f.st.Fetch(context.Background(), store.Models, store.Ref(out.Ref))
+	require.NoError(t, err)
+	m, err := llm.Load(l.Path, llm.Options{Threads: 1})
+	require.NoError(t, err)
+	m.Close()
+	l.Close()
+
+	// Same input: returned from the memo without merging again.
+	var again workflows.MergeOutput
+	run(t, f.env, workflows.ActivityMerge, &again, in)
+	require.True(t, again.Cached)
+	require.Equal(t, out.Ref, again.Ref)
+
+	// A different genome is a different child.
+	var other workflows.MergeOutput
+	in.Genome = linear(0.9, 0.1)
+	run(t, f.env, workflows.ActivityMerge, &other, in)
+	require.NotEqual(t, out.Ref, other.Ref)
+}
+
+func TestMergeRejectsBadInput(t *testing.T) {
+	f := newFixture(t)
+	refs := f.importModels(t, f.tinyModel(t, 1), f.tinyModel(t, 2))
+	cases := map[string]workflows.MergeInput{
+		"method":            {Inputs: refs, Genome: workflows.Genome{Method: "blend", Base: -1}},
+		"inputs[1]":         {Inputs: []string{refs[0], "sha256:xyz"}, Genome: linear(1, 1)},
+		"inputs: no models": {Genome: linear(1, 1)},
+		"not in the store":  {Inputs: []string{refs[0], "sha256:" + strings.Repeat("ab", 32)}, Genome: linear(1, 1)},
+	}
+	for want, in := range cases {
+		_, err := f.env.ExecuteActivity(workflows.ActivityMerge, in)
+		requireAppError(t, err, workflows.ErrTypeBadInput, want)
+	}
+}
+
+func TestEvaluateScoresAndCaches(t *testing.T) {
+	f := newFixture(t)
+	refs := f.importModels(t, f.tinyModel(t, 1), f.tinyModel(t, 2))
+	suite := workflows.SuiteSpec{Name: "synth", Split: "dev", Seed: 7, Tasks: []workflows.TaskSpec{
+		{Family: "comparison", Weight: 1, Items: 4}, {Family: "addition", Weight: 1, Items: 3},
+	}}
+	var out workflows.EvaluateOutput
+	run(t, f.env, workflows.ActivityEvaluate, &out, workflows.EvaluateInput{Model: refs[0], Suite: suite})
+	require.False(t, out.Cached)
+	require.Equal(t, 7, out.Items)
+	require.Len(t, out.Tasks, 2)
+	require.Equal(t, "comparison", out.Tasks[0].Family)
+	require.GreaterOrEqual(t, out.Fitness, 0.0)
+	require.LessOrEqual(t, out.Fitness, 1.0)
+
+	var again workflows.EvaluateOutput
+	run(t, f.env, workflows.ActivityEvaluate, &again, workflows.EvaluateInput{Model: refs[0], Suite: suite})
+	require.True(t, again.Cached)
+	require.Equal(t, 0, again.Items, "cached items do not count against the budget")
+	require.Equal(t, out.Fitness, again.Fitness)
+	require.Equal(t, out.Tasks, again.Tasks)
+
+	names, err := f.st.ListNamed(context.Background(), "evalcache/")
+	require.NoError(t, err)
+	require.Len(t, names, 2)
+
+	bad := suite
+	bad.Split = "holdout"
+	_, err = f.env.ExecuteActivity(workflows.ActivityEvaluate, workflows.EvaluateInput{Model: refs[0], Suite: bad})
+	requireAppError(t, err, workflows.ErrTypeBadInput, "suite.split")
+	bad = suite
+	bad.Name = "mmlu"
+	_, err = f.env.ExecuteActivity(workflows.ActivityEvaluate, workflows.EvaluateInput{Model: refs[0], Suite: bad})
+	requireAppError(t, err, workflows.ErrTypeBadInput, "suite.name")
+}
+
+func TestPublishTargetsAndLineage(t *testing.T) {
+	f := newFixture(t)
+	paths := []string{f.tinyModel(t, 1), f.tinyModel(t, 2), f.tinyModel(t, 3)}
+	refs := f.importModels(t, paths...)
+	ctx := context.Background()
+
+	dst := filepath.Join(f.dir, "out", "winner.gguf")
+	var out workflows.PublishOutput
+	pop := []workflows.LineageMember{{ID: 0, Ref: refs[0], Fitness: 0.2}, {ID: 4, Ref: refs[1], Fitness: 0.7}, {ID: 5, Ref: refs[2], Fitness: 0.5}}
+	run(t, f.env, workflows.ActivityPublish, &out, workflows.PublishInput{
+		Run: "r1", Model: refs[1], Target: workflows.PublishTarget{Kind: "path", Path: dst},
+		Lineage: "nightly", Population: pop,
+	})
+	require.Equal(t, dst, out.Location)
+	require.Equal(t, refs[1], fileRef(t, dst))
+	left, _ := filepath.Glob(filepath.Join(f.dir, "out", ".tmp-*"))
+	require.Empty(t, left)
+
+	run(t, f.env, workflows.ActivityPublish, &out, workflows.PublishInput{Run: "r1", Model: refs[1], Target: workflows.PublishTarget{Kind: "store"}})
+	data, err := f.st.GetNamed(ctx, "runs/r1/winner.json")
+	require.NoError(t, err)
+	var w WinnerRecord
+	require.NoError(t, json.Unmarshal(data, &w))
+	require.Equal(t, refs[1], w.Model)
+
+	// A later run continues the lineage from its best members.
+	var init workflows.InitPopulationOutput
+	run(t, f.env, workflows.ActivityInitPopulation, &init, workflows.InitPopulationInput{Run: "r2", Size: 2, ContinueLineage: "nightly", Models: paths[:1]})
+	require.Len(t, init.Members, 2)
+	require.Equal(t, refs[1], init.Members[0].Ref)
+	require.Equal(t, refs[2], init.Members[1].Ref)
+	require.Contains(t, init.Members[0].Origin, "lineage nightly")
+	// An unknown lineage falls through to the next source.
+	run(t, f.env, workflows.ActivityInitPopulation, &init, workflows.InitPopulationInput{Run: "r3", Size: 2, ContinueLineage: "weekly", Models: paths[:2]})
+	require.Equal(t, refs[:2], []string{init.Members[0].Ref, init.Members[1].Ref})
+
+	for want, in := range map[string]workflows.PublishInput{
+		"target.kind": {Model: refs[0], Target: workflows.PublishTarget{Kind: "ftp"}},
+		"model":       {Model: "nope", Target: workflows.PublishTarget{Kind: "store"}},
+		"lineage":     {Model: refs[0], Target: workflows.PublishTarget{Kind: "store"}, Lineage: "../x"},
+		"target.path": {Model: refs[0], Target: workflows.PublishTarget{Kind: "path"}},
+		"target.name": {Model: refs[0], Target: workflows.PublishTarget{Kind: "ollama"}},
+	} {
+		_, err := f.env.ExecuteActivity(workflows.ActivityPublish, in)
+		requireAppError(t, err, workflows.ErrTypeBadInput, want)
+	}
+}
+
+// fakeOllama records what an Ollama server would receive through its API.
+type fakeOllama struct {
+	mu     sync.Mutex
+	blobs  map[string][]byte
+	create map[string]any
+}
+
+func (o *fakeOllama) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	switch {
+	case r.Method == http.MethodPost && strings.HasPrefix(r.URL.Path, "/api/blobs/"):
+		b, _ := io.ReadAll(r.Body)
+		o.blobs[strings.TrimPrefix(r.URL.Path, "/api/blobs/")] = b
+		w.WriteHeader(http.StatusCreated)
+	case r.Method == http.MethodPost && r.URL.Path == "/api/create":
+		json.NewDecoder(r.Body).Decode(&o.create)
+		w.Header().Set("Content-Type", "application/x-ndjson")
+		io.WriteString(w, `{"status":"parsing GGUF"}`+"\n"+`{"status":"success"}`+"\n")
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+func TestPublishToOllama(t *testing.T) {
+	f := newFixture(t)
+	p := f.tinyModel(t, 1)
+	refs := f.importModels(t, p, p)
+	fake := &fakeOllama{blobs: map[string][]byte{}}
+	srv := httptest.NewServer(fake)
+	defer srv.Close()
+	var out workflows.PublishOutput
+	run(t, f.env, workflows.ActivityPublish, &out, workflows.PublishInput{
+		Run: "r", Model: refs[0], Target: workflows.PublishTarget{Kind: "ollama", Name: "evomerge-demo", Host: srv.URL},
+	})
+	require.Equal(t, "ollama:evomerge-demo", out.Location)
+	blob, ok := fake.blobs[refs[0]]
+	require.True(t, ok, "blob uploaded under its digest")
+	sum := sha256.Sum256(blob)
+	require.Equal(t, refs[0], "sha256:"+hex.EncodeToString(sum[:]))
+	require.Equal(t, "evomerge-demo", fake.create["model"])
+	require.Equal(t, map[string]any{"model.gguf": refs[0]}, fake.create["files"])
+}

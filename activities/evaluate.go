@@ -1,0 +1,160 @@
+package activities
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/evomerge/evomerge/internal/eval"
+	"github.com/evomerge/evomerge/internal/eval/engine"
+	"github.com/evomerge/evomerge/internal/eval/synth"
+	"github.com/evomerge/evomerge/internal/llm"
+	"github.com/evomerge/evomerge/internal/store"
+	"github.com/evomerge/evomerge/workflows"
+)
+
+// EvaluateProgress is the Evaluate activity's heartbeat detail.
+type EvaluateProgress struct {
+	Tasks int     `json:"tasks"`
+	Total int     `json:"total"`
+	Last  string  `json:"last"`
+	Score float64 `json:"score"`
+}
+
+// Evaluate scores a model on a suite. Task scores are cached in the store by
+// model hash, task version, size and seed, so a retried evaluation, or a
+// surviving model seen again next generation, costs nothing.
+func (a *Activities) Evaluate(ctx context.Context, in workflows.EvaluateInput) (workflows.EvaluateOutput, error) {
+	out := workflows.EvaluateOutput{Model: in.Model}
+	suite, err := evalSuite(in.Suite)
+	if err != nil {
+		return out, err
+	}
+	l, err := a.fetchModel(ctx, "model", in.Model)
+	if err != nil {
+		return out, err
+	}
+	defer l.Close()
+	m, err := llm.Load(l.Path, a.llmOptions())
+	if err != nil {
+		return out, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("evaluate %s: load model: %v", in.Model, err), workflows.ErrTypeEvalFailed, err)
+	}
+	defer m.Close()
+	rep, err := eval.Evaluate(ctx, engine.FromModel(m), suite, eval.Options{
+		Cache:       storeCache{a.cfg.Store},
+		ModelSHA256: in.Model,
+		Progress: func(done, total int, r eval.TaskResult) {
+			heartbeat(ctx, EvaluateProgress{Tasks: done, Total: total, Last: r.Name, Score: r.Score})
+		},
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return out, ctx.Err()
+		}
+		return out, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("evaluate %s %s: %v", in.Label, in.Model, err), workflows.ErrTypeEvalFailed, err)
+	}
+	if math.IsNaN(rep.Fitness) || math.IsInf(rep.Fitness, 0) {
+		return out, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("evaluate %s %s: fitness is %v", in.Label, in.Model, rep.Fitness), workflows.ErrTypeEvalFailed, nil)
+	}
+	out.Fitness = rep.Fitness
+	out.Cached = len(rep.Tasks) > 0
+	for i, t := range rep.Tasks {
+		out.Tasks = append(out.Tasks, workflows.TaskScore{Family: in.Suite.Tasks[i].Family, Score: t.Score, Items: t.N})
+		if !t.Cached {
+			out.Cached = false
+			out.Items += t.N // only work done counts against the budget
+		}
+	}
+	logger(ctx).Info("evaluated", "label", in.Label, "model", in.Model, "fitness", out.Fitness, "cached", out.Cached)
+	return out, nil
+}
+
+func (a *Activities) llmOptions() llm.Options {
+	return llm.Options{Threads: a.cfg.Threads, Device: a.cfg.Backend, CUDALibrary: a.cfg.CUDALibrary}
+}
+
+// evalSuite turns the workflow's suite into an eval suite of synthetic tasks.
+func evalSuite(s workflows.SuiteSpec) (eval.Suite, error) {
+	switch s.Name {
+	case "", "synth", "synthetic":
+	default:
+		return eval.Suite{}, badInput("suite.name: %q is not known to this worker (want synth)", s.Name)
+	}
+	split, err := synth.ParseSplit(s.Split)
+	if err != nil {
+		return eval.Suite{}, badInput("suite.split: %v", err)
+	}
+	if len(s.Tasks) == 0 {
+		return eval.Suite{}, badInput("suite.tasks: empty")
+	}
+	suite := eval.Suite{Name: "synthetic-" + string(split)}
+	for i, t := range s.Tasks {
+		if t.Items < 1 {
+			return eval.Suite{}, badInput("suite.tasks[%d].items: %d, want at least 1", i, t.Items)
+		}
+		suite.Tasks = append(suite.Tasks, eval.TaskSpec{
+			Name: t.Family, Source: "synthetic", Family: t.Family, Split: string(split),
+			N: t.Items, Seed: s.Seed, Weight: t.Weight,
+		})
+	}
+	if err := suite.Validate(); err != nil {
+		return eval.Suite{}, badInput("suite: %v", err)
+	}
+	return suite, nil
+}
+
+// storeCache keeps eval task results as named objects in the store, shared
+// by every worker: evalcache/<model hex>/<key hash>.json.
+type storeCache struct{ st *store.Store }
+
+type cachedTask struct {
+	Key    eval.CacheKey   `json:"key"`
+	Result eval.TaskResult `json:"result"`
+}
+
+func (c storeCache) name(key eval.CacheKey) (string, error) {
+	r, err := store.ParseRef(key.Model)
+	if err != nil {
+		return "", err
+	}
+	return "evalcache/" + r.Hex() + "/" + key.Hash() + ".json", nil
+}
+
+func (c storeCache) Get(key eval.CacheKey) (eval.TaskResult, bool, error) {
+	name, err := c.name(key)
+	if err != nil {
+		return eval.TaskResult{}, false, err
+	}
+	data, err := c.st.GetNamed(context.Background(), name)
+	var ce *store.CorruptError
+	if errors.Is(err, store.ErrNotFound) || errors.As(err, &ce) {
+		return eval.TaskResult{}, false, nil // a damaged entry is recomputed
+	}
+	if err != nil {
+		return eval.TaskResult{}, false, err
+	}
+	var e cachedTask
+	if json.Unmarshal(data, &e) != nil || e.Key != key {
+		return eval.TaskResult{}, false, nil
+	}
+	return e.Result, true, nil
+}
+
+func (c storeCache) Put(key eval.CacheKey, r eval.TaskResult) error {
+	name, err := c.name(key)
+	if err != nil {
+		return err
+	}
+	data, err := json.Marshal(cachedTask{Key: key, Result: r})
+	if err != nil {
+		return err
+	}
+	return c.st.PutNamed(context.Background(), name, data)
+}

@@ -1,0 +1,195 @@
+package activities
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/ollama/ollama/api"
+
+	"github.com/evomerge/evomerge/internal/store"
+	"github.com/evomerge/evomerge/workflows"
+)
+
+// LineageRecord is what Publish writes to lineages/<name>/population.json and
+// InitPopulation reads to continue a lineage.
+type LineageRecord struct {
+	Run        string                    `json:"run"`
+	Winner     string                    `json:"winner"`
+	Base       string                    `json:"base,omitempty"`
+	Population []workflows.LineageMember `json:"population"`
+}
+
+// WinnerRecord is what a "store" publish writes to runs/<name>/winner.json.
+type WinnerRecord struct {
+	Run   string `json:"run"`
+	Model string `json:"model"`
+}
+
+func lineageKey(name string) string { return "lineages/" + name + "/population.json" }
+
+// Publish delivers the winner to its target and, when a lineage is named,
+// records the population so a later run can continue from it. Every target is
+// idempotent: publishing the same model twice leaves the same result.
+func (a *Activities) Publish(ctx context.Context, in workflows.PublishInput) (workflows.PublishOutput, error) {
+	var out workflows.PublishOutput
+	if _, err := store.ParseRef(in.Model); err != nil {
+		return out, badInput("model: %v", err)
+	}
+	if in.Lineage != "" {
+		if err := store.ValidateName(lineageKey(in.Lineage)); err != nil {
+			return out, badInput("lineage: %v", err)
+		}
+		for i, m := range in.Population {
+			if _, err := store.ParseRef(m.Ref); err != nil {
+				return out, badInput("population[%d].ref: %v", i, err)
+			}
+		}
+	}
+	l, err := a.fetchModel(ctx, "model", in.Model)
+	if err != nil {
+		return out, err
+	}
+	defer l.Close()
+
+	switch in.Target.Kind {
+	case "path":
+		out.Location, err = publishPath(in.Target.Path, l, in.Model)
+	case "store", "":
+		out.Location, err = a.publishStore(ctx, in)
+	case "ollama":
+		out.Location, err = publishOllama(ctx, in.Target, l, in.Model)
+	default:
+		return out, badInput("target.kind: unknown kind %q (want path, store or ollama)", in.Target.Kind)
+	}
+	if err != nil {
+		return out, err
+	}
+	if in.Lineage != "" {
+		rec, _ := json.Marshal(LineageRecord{Run: in.Run, Winner: in.Model, Base: in.Base, Population: in.Population})
+		if err := a.cfg.Store.PutNamed(ctx, lineageKey(in.Lineage), rec); err != nil {
+			return out, fmt.Errorf("record lineage %s: %w", in.Lineage, err)
+		}
+	}
+	logger(ctx).Info("published", "model", in.Model, "location", out.Location)
+	return out, nil
+}
+
+// publishPath copies the model to path through a temporary sibling, so the
+// path holds either the previous file or the complete new one.
+func publishPath(path string, l *store.Local, ref string) (string, error) {
+	if path == "" {
+		return "", badInput("target.path: empty")
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", badInput("target.path %q: %v", path, err)
+	}
+	if got, _, err := store.HashFile(abs); err == nil && got.String() == ref {
+		return abs, nil // already there
+	}
+	if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
+		return "", fmt.Errorf("target.path: %w", err)
+	}
+	src, err := os.Open(l.Path)
+	if err != nil {
+		return "", err
+	}
+	defer src.Close()
+	tmp, err := os.CreateTemp(filepath.Dir(abs), ".tmp-publish-*")
+	if err != nil {
+		return "", fmt.Errorf("target.path: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := io.Copy(tmp, src); err != nil {
+		tmp.Close()
+		return "", fmt.Errorf("target.path: copy: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return "", err
+	}
+	if err := tmp.Close(); err != nil {
+		return "", err
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		return "", err
+	}
+	if err := os.Rename(tmp.Name(), abs); err != nil {
+		return "", fmt.Errorf("target.path: %w", err)
+	}
+	return abs, nil
+}
+
+func (a *Activities) publishStore(ctx context.Context, in workflows.PublishInput) (string, error) {
+	name := in.Target.Name
+	if name == "" {
+		name = in.Run
+	}
+	key := "runs/" + name + "/winner.json"
+	if err := store.ValidateName(key); err != nil {
+		return "", badInput("target.name: %v", err)
+	}
+	rec, _ := json.Marshal(WinnerRecord{Run: in.Run, Model: in.Model})
+	if err := a.cfg.Store.PutNamed(ctx, key, rec); err != nil {
+		return "", err
+	}
+	return a.cfg.Store.String() + " " + key, nil
+}
+
+// publishOllama uploads the GGUF as a blob and creates a model from it, so
+// `ollama run <name>` serves the winner.
+func publishOllama(ctx context.Context, t workflows.PublishTarget, l *store.Local, ref string) (string, error) {
+	if t.Name == "" {
+		return "", badInput("target.name: an Ollama model name is required")
+	}
+	var client *api.Client
+	if t.Host != "" {
+		host := t.Host
+		if !strings.Contains(host, "://") {
+			host = "http://" + host
+		}
+		u, err := url.Parse(host)
+		if err != nil {
+			return "", badInput("target.host %q: %v", t.Host, err)
+		}
+		client = api.NewClient(u, http.DefaultClient)
+	} else {
+		var err error
+		if client, err = api.ClientFromEnvironment(); err != nil {
+			return "", badInput("OLLAMA_HOST: %v", err)
+		}
+	}
+	f, err := os.Open(l.Path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	if err := client.CreateBlob(ctx, ref, f); err != nil {
+		return "", fmt.Errorf("ollama: upload blob %s: %w", ref, err)
+	}
+	var last string
+	err = client.Create(ctx, &api.CreateRequest{
+		Model: t.Name,
+		Files: map[string]string{"model.gguf": ref},
+		// Byte-level models have no chat format: pass prompts through.
+		Template: "{{ .Prompt }}",
+	}, func(p api.ProgressResponse) error {
+		last = p.Status
+		heartbeat(ctx, p.Status)
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("ollama: create %s: %w", t.Name, err)
+	}
+	if last != "" && last != "success" {
+		return "", fmt.Errorf("ollama: create %s ended with status %q", t.Name, last)
+	}
+	return "ollama:" + t.Name, nil
+}

@@ -1,0 +1,86 @@
+// Command workers runs EvoMerge's Temporal workers: it polls the configured
+// task queues (cpu for merges and publishing, gpu for fine-tunes and
+// evaluations), runs the activities against the artifact store, and, unless
+// told otherwise, the Evolution workflow's tasks too. SIGTERM or SIGINT stop
+// it cleanly: running activities get a moment to heartbeat, then are
+// cancelled and retried elsewhere from their last heartbeat.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+
+	"github.com/evomerge/evomerge/activities"
+	"github.com/evomerge/evomerge/internal/store"
+	"github.com/evomerge/evomerge/workers/pool"
+	"github.com/evomerge/evomerge/workers/zlog"
+)
+
+func main() {
+	cfg, err := parseConfig(os.Args[1:], os.Getenv, os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "workers:", err)
+		os.Exit(2)
+	}
+	if err := run(cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "workers:", err)
+		os.Exit(1)
+	}
+}
+
+func run(cfg config) error {
+	log, err := zlog.New(os.Stderr, cfg.LogLevel, cfg.LogFormat)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	st, err := store.Open(ctx, cfg.Store, store.Options{CacheDir: cfg.CacheDir, CacheLimit: cfg.CacheLimit})
+	if err != nil {
+		return err
+	}
+	acts, err := activities.New(activities.Config{
+		Store: st, WorkDir: cfg.WorkDir, Threads: cfg.Threads, Backend: cfg.Backend, Log: log,
+	})
+	if err != nil {
+		return err
+	}
+	opts, err := cfg.clientOptions()
+	if err != nil {
+		return err
+	}
+	opts.Logger = zlog.SDK{L: log}
+	c, err := client.DialContext(ctx, opts)
+	if err != nil {
+		return fmt.Errorf("connect to Temporal at %s: %w", cfg.Address, err)
+	}
+	defer c.Close()
+
+	p, err := pool.Start(c, pool.Config{
+		Queues: cfg.Queues, Activities: acts, Workflows: cfg.Workflows,
+		Options: worker.Options{},
+	})
+	if err != nil {
+		return err
+	}
+	log.Info().Str("address", cfg.Address).Str("namespace", cfg.Namespace).
+		Any("queues", cfg.Queues).Str("store", st.String()).Str("backend", cfg.Backend).
+		Int("threads", cfg.Threads).Msg("worker started")
+	<-ctx.Done()
+	log.Info().Msg("stopping: waiting for running activities")
+	p.Stop()
+	log.Info().Msg("stopped")
+	return nil
+}

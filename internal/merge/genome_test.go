@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -171,4 +172,28 @@ func halfOf(v float32) float32 {
 	var out [1]float32
 	safetensors.Decode(safetensors.F16, b[:], out[:])
 	return out[0]
+}
+
+// The tensor cache changes speed, never bytes.
+func TestCacheDoesNotChangeOutput(t *testing.T) {
+	d := t.TempDir()
+	base := writeST(t, filepath.Join(d, "base"), safetensors.F16, llamaHF(5, 2, 32, 64, 32))
+	a := writeST(t, filepath.Join(d, "a"), safetensors.F16, llamaHF(6, 2, 32, 64, 32))
+	b := writeST(t, filepath.Join(d, "b"), safetensors.F16, llamaHF(7, 2, 32, 64, 32))
+	for _, c := range []struct {
+		spec   Spec
+		inputs []string
+	}{
+		{Spec{Method: "ties", Base: 0, PerModel: []map[string]Param{nil, {"density": Const(0.3)}, {"density": Const(0.6)}}}, []string{base, a, b}},
+		{Spec{Method: "slerp", Base: 0, Global: map[string]Param{"t": Const(0.4)}}, []string{a, b}},
+	} {
+		var sums []string
+		for _, cb := range []int64{-1, 0, 5000} { // never, default (everything), only small tensors
+			out := filepath.Join(d, c.spec.Method+strconv.FormatInt(cb, 10)+".safetensors")
+			sums = append(sums, mustMerge(t, c.inputs, out, c.spec, Options{CacheBytes: cb, ChunkElements: 512}).SHA256)
+		}
+		if sums[0] != sums[1] || sums[0] != sums[2] {
+			t.Fatalf("%s: cache changed the output: %v", c.spec.Method, sums)
+		}
+	}
 }

@@ -17,6 +17,10 @@ type Options struct {
 	MaxShardBytes int64                 // safetensors folder output: shard above this size; 0 = 5 GB like transformers
 	NoSync        bool                  // skip fsync before the final rename (benchmarks)
 	ChunkElements int                   // elements per work unit; 0 = 256Ki
+	// CacheBytes holds the parents' raw bytes of one tensor between the passes of
+	// slerp and the magnitude methods, so they read each tensor once. 0 = twice the
+	// largest parent tensor; negative = never cache (every pass re-reads).
+	CacheBytes int64
 }
 
 // Result describes the written child.
@@ -85,7 +89,19 @@ func Merge(ctx context.Context, inputs []string, out string, spec Spec, opts Opt
 	if err != nil {
 		return Result{}, err
 	}
-	if err := run(ctx, jobs, par, sk, opts.Progress); err != nil {
+	cacheBytes := opts.CacheBytes
+	if cacheBytes == 0 {
+		for _, o := range pl.tensors {
+			for _, src := range o.srcs {
+				cacheBytes = max(cacheBytes, 2*src.size)
+			}
+		}
+	}
+	var cache *tensorCache
+	if cacheBytes > 0 {
+		cache = newTensorCache(cacheBytes)
+	}
+	if err := run(ctx, jobs, par, sk, opts.Progress, cache); err != nil {
 		sk.abort()
 		return Result{}, err
 	}
@@ -140,6 +156,10 @@ type tensorJob struct {
 	others  []int // source indices of the non-base models
 	chunk   int64
 	nChunks int
+	// cache: the sources' raw bytes, source k at cacheOff[k]; filled by the first pre-pass
+	cache     []byte
+	cacheOff  []int64
+	cacheFull bool
 }
 
 func (j *tensorJob) span(c int) (start, n int64) {
@@ -283,12 +303,72 @@ func (s *scratch) load(j *tensorJob, c int) (int64, int64, error) {
 	}
 	for k, src := range j.o.srcs {
 		s.in[k] = grow(s.in[k], n)
+		if j.cache != nil {
+			lo := j.cacheOff[k] + src.typ.bytesFor(start)
+			raw := j.cache[lo : lo+src.typ.bytesFor(n)]
+			if j.cacheFull {
+				if err := src.typ.decode(raw, s.in[k]); err != nil {
+					return 0, 0, fmt.Errorf("%s: tensor %q: %v", src.path, src.name, err)
+				}
+				continue
+			}
+			if _, err := src.readChunk(start, s.in[k], raw); err != nil {
+				return 0, 0, err
+			}
+			continue
+		}
 		var err error
 		if s.raw, err = src.readChunk(start, s.in[k], s.raw); err != nil {
 			return 0, 0, err
 		}
 	}
 	return start, n, nil
+}
+
+// tensorCache lends one slab for the raw bytes of the tensor being prepared; the
+// writer gives it back when that tensor is written, so at most one slab exists.
+type tensorCache struct {
+	size int64
+	free chan []byte
+}
+
+func newTensorCache(size int64) *tensorCache {
+	c := &tensorCache{size: size, free: make(chan []byte, 1)}
+	c.free <- nil // allocated on first use
+	return c
+}
+
+// take attaches the slab to j when j's sources fit; it waits for the previous user.
+func (c *tensorCache) take(ctx context.Context, j *tensorJob) error {
+	if c == nil {
+		return nil
+	}
+	var total int64
+	offs := make([]int64, len(j.o.srcs))
+	for k, src := range j.o.srcs {
+		offs[k] = total
+		total += src.typ.bytesFor(j.o.elems)
+	}
+	if total > c.size || total == 0 {
+		return nil
+	}
+	select {
+	case b := <-c.free:
+		if b == nil {
+			b = make([]byte, c.size)
+		}
+		j.cache, j.cacheOff = b[:total], offs
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+func (c *tensorCache) give(j *tensorJob) {
+	if c != nil && j.cache != nil {
+		c.free <- j.cache[:0]
+		j.cache = nil
+	}
 }
 
 var bufPool sync.Pool
@@ -389,7 +469,12 @@ func forChunks(ctx context.Context, j *tensorJob, par int, fn func(w int, s *scr
 }
 
 // prepare runs a job's pre-passes: slerp's dot products, magnitude thresholds.
-func prepare(ctx context.Context, j *tensorJob, par int) error {
+func prepare(ctx context.Context, j *tensorJob, par int, cache *tensorCache) error {
+	if j.kind == kindSlerp || (j.kind == kindGTA && j.gta.window) {
+		if err := cache.take(ctx, j); err != nil {
+			return err
+		}
+	}
 	switch {
 	case j.kind == kindSlerp:
 		type dots struct{ ab, aa, bb float64 }
@@ -405,6 +490,7 @@ func prepare(ctx context.Context, j *tensorJob, par int) error {
 		if err != nil {
 			return err
 		}
+		j.cacheFull = j.cache != nil
 		var ab, aa, bb float64
 		for _, d := range per { // fixed order: same sums whatever the parallelism
 			ab, aa, bb = ab+d.ab, aa+d.aa, bb+d.bb
@@ -460,6 +546,7 @@ func prepareWindows(ctx context.Context, j *tensorJob, par int) error {
 	if err != nil {
 		return err
 	}
+	j.cacheFull = j.cache != nil
 	tot := make([][]uint64, m)
 	for k := range tot {
 		tot[k] = make([]uint64, histBins)
@@ -526,7 +613,7 @@ type slot struct {
 
 // run computes every chunk on par workers and hands them to the sink in order.
 // At most about 2·par chunks are in flight, so memory does not grow with the model.
-func run(ctx context.Context, jobs []*tensorJob, par int, sk sink, progress func(done, total int)) error {
+func run(ctx context.Context, jobs []*tensorJob, par int, sk sink, progress func(done, total int), cache *tensorCache) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	order := make(chan slot, 2*par)
@@ -535,7 +622,7 @@ func run(ctx context.Context, jobs []*tensorJob, par int, sk sink, progress func
 		defer close(tasks)
 		defer close(order)
 		for _, j := range jobs {
-			if err := prepare(ctx, j, par); err != nil {
+			if err := prepare(ctx, j, par, cache); err != nil {
 				cancel(err)
 				return
 			}
@@ -587,6 +674,7 @@ func run(ctx context.Context, jobs []*tensorJob, par int, sk sink, progress func
 			break
 		}
 		if s.c == s.j.nChunks-1 {
+			cache.give(s.j)
 			done++
 			if progress != nil {
 				progress(done, len(jobs))

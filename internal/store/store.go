@@ -206,6 +206,21 @@ func (s *Store) addToCache(key, src string, size int64) {
 	s.cache.unpin(key)
 }
 
+// Delete removes a content object (a checkpoint no longer needed); a missing
+// one is not an error. Local cached copies go with it.
+func (s *Store) Delete(ctx context.Context, kind Kind, ref Ref) error {
+	if _, err := ParseRef(string(ref)); err != nil {
+		return err
+	}
+	key := kind.key(ref)
+	unlock := s.keyLock(key)
+	defer unlock()
+	if s.cache != nil {
+		s.cache.drop(key)
+	}
+	return s.b.delete(ctx, key)
+}
+
 // Put stores the bytes read from r as a content object.
 func (s *Store) Put(ctx context.Context, kind Kind, r io.Reader) (Ref, error) {
 	tmp, err := os.CreateTemp("", "evomerge-put-*")

@@ -79,6 +79,14 @@ func TestContentRoundTrip(t *testing.T) {
 		objs, err := s.List(ctx)
 		require.NoError(t, err)
 		require.Equal(t, []ObjectInfo{{Key: "models/" + ref.Hex() + ".gguf", Size: int64(len(data))}}, objs)
+
+		require.NoError(t, s.Delete(ctx, Models, ref))
+		require.NoError(t, s.Delete(ctx, Models, ref), "deleting twice is fine")
+		has, err = s.Has(ctx, Models, ref)
+		require.NoError(t, err)
+		require.False(t, has)
+		_, err = s.Fetch(ctx, Models, ref)
+		require.ErrorIs(t, err, ErrNotFound)
 	})
 }
 

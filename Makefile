@@ -37,3 +37,10 @@ python-deps:
 # Build libggml-cuda.so from the pinned ollama module (needs nvcc and cmake).
 cuda:
 	bash infra/build-cuda.sh
+
+# Merge speed: linear, slerp, ties and dare_ties on generated ~1 GB F16 models (kept in BENCH_MERGE_DIR),
+# beside the streaming floor (read the parents, write a child, no arithmetic) and a PyTorch reference;
+# prints time ratios and peak RSS against the issue's targets.
+BENCH_MERGE_DIR ?= /tmp/evomerge-bench-merge
+bench-merge: python-deps
+	$(GO) run ./bench/merge -dir $(BENCH_MERGE_DIR) -python $(PY)

@@ -326,6 +326,7 @@ seed: 1
 
 type measure struct {
 	wall   time.Duration
+	cpu    time.Duration // user + system
 	rssMiB float64
 	out    string
 }
@@ -341,7 +342,8 @@ func timed(name string, args ...string) (measure, error) {
 		return measure{}, fmt.Errorf("%s %v: %v", name, args, err)
 	}
 	ru := cmd.ProcessState.SysUsage().(*syscall.Rusage)
-	return measure{wall: wall, rssMiB: float64(ru.Maxrss) / 1024, out: strings.TrimSpace(string(out))}, nil
+	cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return measure{wall: wall, cpu: cpu, rssMiB: float64(ru.Maxrss) / 1024, out: strings.TrimSpace(string(out))}, nil
 }
 
 func bench(dir, py string, methods []string) error {
@@ -379,7 +381,8 @@ func bench(dir, py string, methods []string) error {
 		ref = filepath.Join("bench", "merge", "reference.py")
 	}
 	fmt.Printf("largest tensor %.0f MiB (F16); RSS budget 3x + 64 MiB = %.0f MiB; %d CPUs\n\n", float64(largest)/(1<<20), budget, runtime.NumCPU())
-	fmt.Printf("%-10s %8s %8s %8s %10s %10s %9s %9s %10s %s\n", "method", "merge_s", "floor_s", "torch_s", "vs_floor", "vs_torch", "rss_MiB", "torch_MiB", "max|diff|", "targets")
+	fmt.Printf("load average at start: %s\n", loadavg())
+	fmt.Printf("%-10s %8s %8s %8s %8s %8s %9s %9s %9s %9s %10s %s\n", "method", "merge_s", "floor_s", "torch_s", "mergeCPU", "floorCPU", "vs_floor", "vs_torch", "rss_MiB", "torch_MiB", "max|diff|", "targets (wall-time ratios)")
 	for _, method := range methods {
 		cfgText, ok := configs[method]
 		if !ok {
@@ -430,11 +433,13 @@ func bench(dir, py string, methods []string) error {
 			}
 			return "MISS"
 		}
-		fmt.Printf("%-10s %8.2f %8.2f %8.2f %9.2fx %9.2fx %9.0f %9.0f %10.2g floor>=%.1fx:%s torch>=3x:%s rss:%s\n",
-			method, mg.wall.Seconds(), fl.wall.Seconds(), th.wall.Seconds(), vsFloor, vsTorch, mg.rssMiB, th.rssMiB, diff,
+		fmt.Printf("%-10s %8.2f %8.2f %8.2f %8.2f %8.2f %8.2fx %8.2fx %9.0f %9.0f %10.2g floor>=%.1fx:%s torch>=3x:%s rss:%s\n",
+			method, mg.wall.Seconds(), fl.wall.Seconds(), th.wall.Seconds(), mg.cpu.Seconds(), fl.cpu.Seconds(), vsFloor, vsTorch, mg.rssMiB, th.rssMiB, diff,
 			need, verdict(vsFloor >= need), verdict(vsTorch >= 3), verdict(mg.rssMiB <= budget))
 	}
+	fmt.Printf("load average at end: %s\n", loadavg())
 	fmt.Println("\nvs_floor = floor time / merge time (1.0 = as fast as just streaming the bytes); vs_torch = torch time / merge time.")
+	fmt.Println("mergeCPU/floorCPU = user+system CPU seconds (less sensitive than wall time when the machine is shared).")
 	fmt.Println("torch_s excludes interpreter start and torch import; both sides write F16 children without fsync.")
 	fmt.Println("max|diff| = largest absolute difference between the Go and torch children (dare_ties: different RNGs, so masks differ).")
 	return nil
@@ -479,4 +484,16 @@ func maxDiff(a, b string) (float64, error) {
 		}
 	}
 	return worst, nil
+}
+
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
 }

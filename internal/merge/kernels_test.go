@@ -107,3 +107,43 @@ func BenchmarkDareConsensusC(b *testing.B)   { benchGTA(b, true, true, true) }
 func BenchmarkDareConsensusGo(b *testing.B)  { benchGTA(b, true, true, false) }
 func BenchmarkTaskArithmeticC(b *testing.B)  { benchGTA(b, false, false, true) }
 func BenchmarkTaskArithmeticGo(b *testing.B) { benchGTA(b, false, false, false) }
+
+func TestCacheRing(t *testing.T) {
+	c := newTensorCache(100)
+	type job = span
+	var live []job
+	alloc := func(n int64) (int64, bool) {
+		at, ok := c.fit(n)
+		if ok {
+			c.live = append(c.live, span{at, at + n})
+			live = append(live, span{at, at + n})
+		}
+		return at, ok
+	}
+	free := func() { c.live = c.live[1:]; live = live[1:] }
+	if at, ok := alloc(60); !ok || at != 0 {
+		t.Fatal(at, ok)
+	}
+	if _, ok := alloc(50); ok {
+		t.Fatal("60+50 fit in 100")
+	}
+	if at, ok := alloc(40); !ok || at != 60 {
+		t.Fatal(at, ok)
+	}
+	free() // [60,100) live
+	if at, ok := alloc(50); !ok || at != 0 {
+		t.Fatal("wrap failed", at, ok)
+	}
+	if _, ok := alloc(20); ok { // [50,60) is free but only 10 bytes
+		t.Fatal("overlap")
+	}
+	if at, ok := alloc(10); !ok || at != 50 {
+		t.Fatal(at, ok)
+	}
+	free()
+	free()
+	free()
+	if at, ok := alloc(100); !ok || at != 0 {
+		t.Fatal("empty ring refused", at, ok)
+	}
+}

@@ -325,52 +325,6 @@ func (s *scratch) load(j *tensorJob, c int) (int64, int64, error) {
 	return start, n, nil
 }
 
-// tensorCache lends one slab for the raw bytes of the tensor being prepared; the
-// writer gives it back when that tensor is written, so at most one slab exists.
-type tensorCache struct {
-	size int64
-	free chan []byte
-}
-
-func newTensorCache(size int64) *tensorCache {
-	c := &tensorCache{size: size, free: make(chan []byte, 1)}
-	c.free <- nil // allocated on first use
-	return c
-}
-
-// take attaches the slab to j when j's sources fit; it waits for the previous user.
-func (c *tensorCache) take(ctx context.Context, j *tensorJob) error {
-	if c == nil {
-		return nil
-	}
-	var total int64
-	offs := make([]int64, len(j.o.srcs))
-	for k, src := range j.o.srcs {
-		offs[k] = total
-		total += src.typ.bytesFor(j.o.elems)
-	}
-	if total > c.size || total == 0 {
-		return nil
-	}
-	select {
-	case b := <-c.free:
-		if b == nil {
-			b = make([]byte, c.size)
-		}
-		j.cache, j.cacheOff = b[:total], offs
-		return nil
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	}
-}
-
-func (c *tensorCache) give(j *tensorJob) {
-	if c != nil && j.cache != nil {
-		c.free <- j.cache[:0]
-		j.cache = nil
-	}
-}
-
 var bufPool sync.Pool
 
 func getBuf(n int64) []byte {

@@ -50,7 +50,10 @@ func TypeName(t Type) string {
 func RowSize(t Type, n int64) int64 { return int64(C.ggml_row_size(C.int(t), C.int64_t(n))) }
 
 // Context holds tensor and graph metadata. It never holds tensor data: data lives in backend buffers.
-type Context struct{ c *C.struct_ggml_context }
+type Context struct {
+	c     *C.struct_ggml_context
+	norms []Tensor // RMS norm outputs, for the backward-pass workaround (see NormOutputs)
+}
 
 // NewContext makes a metadata-only context for up to maxTensors tensors and one graph of graphSize nodes
 // (graphSize 0: no graph).
@@ -60,7 +63,7 @@ func NewContext(maxTensors, graphSize int, grads bool) *Context {
 		size += C.ggml_graph_overhead_custom(C.size_t(graphSize), C.bool(grads))
 	}
 	c := C.ggml_init(C.struct_ggml_init_params{mem_size: size + 1<<16, mem_buffer: nil, no_alloc: true})
-	return &Context{c}
+	return &Context{c: c}
 }
 
 // Free releases the context's metadata (not backend buffers).
@@ -139,8 +142,16 @@ func (c *Context) Scale(a Tensor, s float32) Tensor {
 	return Tensor{C.ggml_scale(c.c, a.t, C.float(s))}
 }
 func (c *Context) RMSNorm(a Tensor, eps float32) Tensor {
-	return Tensor{C.ggml_rms_norm(c.c, a.t, C.float(eps))}
+	t := Tensor{C.ggml_rms_norm(c.c, a.t, C.float(eps))}
+	c.norms = append(c.norms, t)
+	return t
 }
+
+// NormOutputs are the RMS norm nodes made in this context. ggml's CPU RMS_NORM_BACK kernel is wrong when the
+// allocator runs it in place; marking the gradients of these nodes as outputs keeps them out of place.
+func (c *Context) NormOutputs() []Tensor { return c.norms }
+
+func (c *Context) Sqr(a Tensor) Tensor           { return Tensor{C.ggml_sqr(c.c, a.t)} }
 func (c *Context) GetRows(a, rows Tensor) Tensor { return Tensor{C.ggml_get_rows(c.c, a.t, rows.t)} }
 func (c *Context) SiLU(a Tensor) Tensor          { return Tensor{C.ggml_silu(c.c, a.t)} }
 func (c *Context) Cont(a Tensor) Tensor          { return Tensor{C.ggml_cont(c.c, a.t)} }

@@ -124,3 +124,4 @@ const char *ggml_backend_dev_description(ggml_backend_dev_t dev);
 // Calls a type's to_float through its function pointer (cgo cannot call C function pointers).
 static inline void ggml_convert_to_float(ggml_to_float_t f, const void *x, float *y, int64_t k) { f(x, y, k); }
 struct ggml_tensor *ggml_reshape_4d(struct ggml_context *ctx, struct ggml_tensor *a, int64_t ne0, int64_t ne1, int64_t ne2, int64_t ne3);
+struct ggml_tensor *ggml_sqr(struct ggml_context *ctx, struct ggml_tensor *a);

@@ -84,10 +84,20 @@ func Forward(c *ggml.Context, g ggml.Graph, cfg Config, w *Weights, in Batch) gg
 			K = c.Permute(k, 0, 2, 1, 3)
 			V = c.Cont(c.Permute(v, 1, 2, 0, 3))
 		}
-		Q := c.Permute(q, 0, 2, 1, 3)                    // [hd, L, H, B]
-		att := c.SoftMax(c.MulMat(K, Q), in.Mask, scale) // [T, L, H, B]
-		o := c.MulMat(V, att)                            // [hd, L, H, B]
-		o = c.Cont(c.Permute(o, 0, 2, 1, 3))             // [hd, H, L, B]
+		Q := c.Permute(q, 0, 2, 1, 3) // [hd, L, H, B]
+		if B > 1 {
+			// ggml's matmul backward cannot broadcast kv heads over a 4th dimension: fold the batch into the
+			// head dimension. Head h of sequence b becomes h + H·b, which still maps onto kv head h/(H/Hkv) + Hkv·b.
+			Q = c.Reshape3D(c.Cont(Q), hd, L, H*B)
+			K = c.Reshape3D(c.Cont(K), hd, K.Ne(1), Hkv*B)
+			V = c.Reshape3D(V, V.Ne(0), hd, Hkv*B)
+		}
+		att := c.SoftMax(c.MulMat(K, Q), in.Mask, scale) // [T, L, H(·B)]
+		o := c.MulMat(V, att)                            // [hd, L, H(·B)]
+		if B > 1 {
+			o = c.Reshape4D(o, hd, L, H, B)
+		}
+		o = c.Cont(c.Permute(o, 0, 2, 1, 3)) // [hd, H, L, B]
 		o = c.Reshape3D(o, hd*H, L, B)
 		x = c.Add(x, lin(i, ProjO, ly.Proj[ProjO], o))
 

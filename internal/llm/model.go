@@ -320,6 +320,9 @@ func (m *Model) TensorF32(name string) ([]float32, error) {
 	return v, ggml.ToFloat32(t.Type(), b, v)
 }
 
+// ExtraMetadata is the metadata kept from the model's source beyond what Save derives (general.name ...).
+func (m *Model) ExtraMetadata() []gguf.KV { return append([]gguf.KV(nil), m.meta...) }
+
 // Metadata is the model's GGUF metadata in the order Save writes it.
 func (m *Model) Metadata() []gguf.KV {
 	kvs := []gguf.KV{{Key: "general.architecture", Value: "llama"}}

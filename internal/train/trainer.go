@@ -1,0 +1,505 @@
+package train
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	"github.com/evomerge/evomerge/internal/ggml"
+	"github.com/evomerge/evomerge/internal/llm"
+)
+
+// Progress is reported after every optimizer step.
+type Progress struct {
+	Step, Steps  int
+	Loss         float64 // mean loss over the learned tokens of this step
+	LR           float64
+	TokensPerSec float64
+}
+
+// Job is one fine-tune.
+type Job struct {
+	Base   *llm.Model // the model to start from (not modified)
+	Data   []Example
+	Config Config
+	// ResumeFrom is a checkpoint file to continue from ("" to start fresh).
+	ResumeFrom string
+	// CheckpointDir is where checkpoints are written (required when Config.CheckpointEvery > 0 or to
+	// checkpoint on cancellation).
+	CheckpointDir string
+	// OnCheckpoint is called with each checkpoint written (path, step), e.g. to copy it to a store.
+	OnCheckpoint func(path string, step int) error
+	Progress     func(Progress)
+}
+
+// Result summarises a finished fine-tune.
+type Result struct {
+	Steps      int     // steps taken in this run (after a resume: the remaining ones)
+	ResumedAt  int     // the step the run resumed from
+	FinalLoss  float64 // loss of the last step
+	Tokens     int64   // tokens processed in this run
+	TokensPerS float64
+}
+
+// trainable is a tensor the optimizer updates, with its AdamW moments and gradient accumulator.
+type trainable struct {
+	name          string
+	p, m, v, acc  ggml.Tensor
+	decay         bool // weight decay applies (matrices)
+	grad, accNext ggml.Tensor
+}
+
+// trainer holds the state of one run.
+type trainer struct {
+	cfg     Config
+	model   llm.Config
+	base    *llm.Model
+	seqs    []sequence
+	L, B, V int
+
+	fwd, opt *ggml.Backend // fwd/bwd graph and optimizer graph keep their own allocations
+	static   *ggml.Context
+	buf      *ggml.Buffer
+	weights  map[string]ggml.Tensor // every weight (trainable or frozen), F32
+	params   []*trainable
+	lora     map[string][2]*trainable // projection tensor name -> (A, B)
+
+	tokens, pos, mask, labels, rowMask, lossScale, keep ggml.Tensor
+	adamDecay, adamNoDecay, gradScale                   ggml.Tensor
+
+	gctx, octx   *ggml.Context
+	gA, gB       ggml.Graph
+	loss, gnorm2 ggml.Tensor
+
+	step, epoch, cursor int
+	order               []int
+}
+
+// Run fine-tunes job.Base and returns the new model (the caller saves and closes it).
+func Run(ctx context.Context, job Job) (*llm.Model, Result, error) {
+	if job.Base == nil {
+		return nil, Result{}, fmt.Errorf("train: no base model")
+	}
+	cfg, err := job.Config.withDefaults(job.Base.Config)
+	if err != nil {
+		return nil, Result{}, err
+	}
+	if len(job.Data) == 0 {
+		return nil, Result{}, fmt.Errorf("train: the dataset is empty")
+	}
+	seqs, err := tokenize(job.Base.Tok, job.Data, job.Base.Window())
+	if err != nil {
+		return nil, Result{}, err
+	}
+	if cfg.CheckpointEvery > 0 && job.CheckpointDir == "" {
+		return nil, Result{}, fmt.Errorf("train: checkpoint_every is set but no checkpoint directory was given")
+	}
+	t, err := newTrainer(cfg, job.Base, seqs)
+	if err != nil {
+		return nil, Result{}, err
+	}
+	defer t.close()
+	res := Result{}
+	if job.ResumeFrom != "" {
+		if err := t.loadCheckpoint(job.ResumeFrom); err != nil {
+			return nil, Result{}, err
+		}
+		res.ResumedAt = t.step
+	}
+	start := time.Now()
+	for t.step < cfg.Steps {
+		if err := ctx.Err(); err != nil {
+			if job.CheckpointDir != "" {
+				if _, cerr := t.checkpoint(job); cerr != nil {
+					return nil, res, fmt.Errorf("%w (and the checkpoint on cancellation failed: %v)", err, cerr)
+				}
+			}
+			return nil, res, err
+		}
+		stepStart := time.Now()
+		loss, tokens, err := t.trainStep()
+		if err != nil {
+			return nil, res, err
+		}
+		res.Steps++
+		res.Tokens += tokens
+		res.FinalLoss = loss
+		if job.Progress != nil {
+			job.Progress(Progress{Step: t.step, Steps: cfg.Steps, Loss: loss, LR: cfg.lrAt(t.step - 1),
+				TokensPerSec: float64(tokens) / time.Since(stepStart).Seconds()})
+		}
+		if cfg.CheckpointEvery > 0 && t.step%cfg.CheckpointEvery == 0 && t.step < cfg.Steps {
+			if _, err := t.checkpoint(job); err != nil {
+				return nil, res, err
+			}
+		}
+	}
+	res.TokensPerS = float64(res.Tokens) / time.Since(start).Seconds()
+	out, err := t.result()
+	return out, res, err
+}
+
+func newTrainer(cfg Config, base *llm.Model, seqs []sequence) (*trainer, error) {
+	t := &trainer{cfg: cfg, model: base.Config, base: base, seqs: seqs, B: cfg.BatchSize, V: base.Config.Vocab,
+		weights: map[string]ggml.Tensor{}, lora: map[string][2]*trainable{}}
+	for _, s := range seqs {
+		t.L = max(t.L, len(s.input))
+	}
+	threads := base.Backend().Threads()
+	var err error
+	if t.fwd, err = ggml.NewBackend(ggml.BackendOptions{Threads: threads}); err != nil {
+		return nil, err
+	}
+	if t.opt, err = ggml.NewBackend(ggml.BackendOptions{Threads: threads}); err != nil {
+		t.close()
+		return nil, err
+	}
+	if err := t.buildStatic(); err != nil {
+		t.close()
+		return nil, err
+	}
+	t.buildGraphs()
+	if err := t.fwd.AllocGraph(t.gA); err != nil {
+		t.close()
+		return nil, err
+	}
+	t.gA.Reset() // the loss gradient seed is 1, every other gradient starts at 0
+	if err := t.opt.AllocGraph(t.gB); err != nil {
+		t.close()
+		return nil, err
+	}
+	t.shuffle()
+	return t, nil
+}
+
+func (t *trainer) close() {
+	if t.gctx != nil {
+		t.gctx.Free()
+	}
+	if t.octx != nil {
+		t.octx.Free()
+	}
+	t.buf.Free()
+	if t.static != nil {
+		t.static.Free()
+	}
+	if t.fwd != nil {
+		t.fwd.Close()
+	}
+	if t.opt != nil {
+		t.opt.Close()
+	}
+}
+
+// buildStatic creates the persistent tensors: weights (F32), adapters, AdamW moments, gradient accumulators
+// and the inputs, all in one buffer, and fills them.
+func (t *trainer) buildStatic() error {
+	specs := t.base.Specs()
+	n := 4*len(specs) + 64
+	if t.cfg.Method == "lora" {
+		n += 8 * t.model.Layers * len(t.cfg.Targets)
+	}
+	t.static = ggml.NewContext(n, 0, false)
+	c := t.static
+	newTrainable := func(name string, p ggml.Tensor, decay bool) *trainable {
+		p.SetName(name)
+		p.SetParam()
+		tr := &trainable{name: name, p: p, m: c.Dup(p), v: c.Dup(p), acc: c.Dup(p), decay: decay}
+		t.params = append(t.params, tr)
+		return tr
+	}
+	targets := map[llm.Proj]bool{}
+	for _, s := range t.cfg.Targets {
+		p, _ := llm.ParseProj(s)
+		targets[p] = true
+	}
+	for _, s := range specs {
+		w := c.New(ggml.F32, s.Shape...)
+		t.weights[s.Name] = w
+		if t.cfg.Method == "full" {
+			newTrainable(s.Name, w, len(s.Shape) > 1)
+		} else {
+			w.SetName(s.Name)
+		}
+	}
+	if t.cfg.Method == "lora" {
+		for l := 0; l < t.model.Layers; l++ {
+			for p := llm.ProjQ; p <= llm.ProjDown; p++ {
+				if !targets[p] {
+					continue
+				}
+				name := llm.ProjTensorName(l, p)
+				w := t.weights[name]
+				in, out := w.Ne(0), w.Ne(1)
+				a := newTrainable("lora_a:"+name, c.New(ggml.F32, in, int64(t.cfg.Rank)), true)
+				b := newTrainable("lora_b:"+name, c.New(ggml.F32, int64(t.cfg.Rank), out), true)
+				t.lora[name] = [2]*trainable{a, b}
+			}
+		}
+	}
+	L, B := int64(t.L), int64(t.B)
+	t.tokens = c.New(ggml.I32, L*B)
+	t.pos = c.New(ggml.I32, L)
+	t.mask = c.New(ggml.F32, L, L)
+	t.labels = c.New(ggml.F32, int64(t.V), L*B)
+	t.rowMask = c.New(ggml.F32, 1, L*B)
+	t.lossScale = c.New(ggml.F32, 1)
+	t.keep = c.New(ggml.F32, 1)
+	t.adamDecay = c.New(ggml.F32, 7)
+	t.adamNoDecay = c.New(ggml.F32, 7)
+	t.gradScale = c.New(ggml.F32, 1)
+	buf, err := t.fwd.Alloc(c)
+	if err != nil {
+		return err
+	}
+	t.buf = buf
+	for _, s := range specs {
+		v, err := t.base.TensorF32(s.Name)
+		if err != nil {
+			return err
+		}
+		t.weights[s.Name].SetF32(v)
+	}
+	// LoRA: A from N(0, 1/in) seeded by the run's seed, B zero, so the adapted model starts equal to the base.
+	rng := rand.New(rand.NewPCG(t.cfg.Seed, 0x10a))
+	for _, tr := range t.params {
+		tr.m.Zero()
+		tr.v.Zero()
+		tr.acc.Zero()
+		switch {
+		case strings.HasPrefix(tr.name, "lora_a:"):
+			v := make([]float32, tr.p.Elements())
+			std := 1 / math.Sqrt(float64(tr.p.Ne(0)))
+			for i := range v {
+				v[i] = float32(rng.NormFloat64() * std)
+			}
+			tr.p.SetF32(v)
+		case strings.HasPrefix(tr.name, "lora_b:"):
+			tr.p.Zero()
+		}
+	}
+	pos := make([]int32, t.L)
+	for i := range pos {
+		pos[i] = int32(i)
+	}
+	t.pos.SetI32(pos)
+	t.mask.SetF32(llm.CausalMask(0, t.L, nil))
+	return nil
+}
+
+// linear is the forward pass's matrix product: with LoRA, W·x + (alpha/r)·B·(A·x).
+func (t *trainer) linear(c *ggml.Context) llm.Linear {
+	scale := float32(t.cfg.Alpha / float64(max(t.cfg.Rank, 1)))
+	return func(layer int, p llm.Proj, w, x ggml.Tensor) ggml.Tensor {
+		y := c.MulMat(w, x)
+		ad, ok := t.lora[llm.ProjTensorName(layer, p)]
+		if !ok {
+			return y
+		}
+		return c.Add(y, c.Scale(c.MulMat(ad[1].p, c.MulMat(ad[0].p, x)), scale))
+	}
+}
+
+// buildGraphs builds graph A (forward, backward, gradient accumulation, squared gradient norm) and graph B
+// (one AdamW step per trainable from the accumulated gradient scaled by gradScale).
+func (t *trainer) buildGraphs() {
+	size := 2048 + 400*t.model.Layers + 16*len(t.params)
+	t.gctx = ggml.NewContext(2*size, size, true)
+	c := t.gctx
+	t.gA = c.NewGraph(size, true)
+	w := llm.WeightsFrom(t.model, t.weights)
+	logits := llm.Forward(c, t.gA, t.model, &w, llm.Batch{Tokens: t.tokens, Pos: t.pos, Mask: t.mask, L: t.L, B: t.B, Linear: t.linear(c)})
+	// Rows that are not learned are multiplied by 0: their gradient vanishes whatever their label.
+	masked := c.Mul(logits, t.rowMask)
+	t.loss = c.Mul(c.CrossEntropy(masked, t.labels), t.lossScale)
+	t.loss.SetLoss()
+	t.loss.SetOutput()
+	t.gA.Expand(t.loss)
+	t.gA.BuildBackward(c)
+	for _, r := range c.NormOutputs() {
+		if g := t.gA.Grad(r); !g.Nil() {
+			g.SetOutput()
+		}
+	}
+	var norm ggml.Tensor
+	for _, tr := range t.params {
+		tr.grad = t.gA.Grad(tr.p)
+		tr.accNext = c.Add(c.Mul(tr.acc, t.keep), tr.grad)
+		t.gA.Expand(c.Cpy(tr.accNext, tr.acc))
+		sq := c.Sum(c.Sqr(tr.accNext))
+		if norm.Nil() {
+			norm = sq
+		} else {
+			norm = c.Add(norm, sq)
+		}
+	}
+	t.gnorm2 = norm
+	t.gnorm2.SetOutput()
+	t.gA.Expand(t.gnorm2)
+
+	osize := 16 + 4*len(t.params)
+	t.octx = ggml.NewContext(2*osize, osize, false)
+	o := t.octx
+	t.gB = o.NewGraph(osize, false)
+	for _, tr := range t.params {
+		params := t.adamNoDecay
+		if tr.decay {
+			params = t.adamDecay
+		}
+		t.gB.Expand(o.AdamWStep(tr.p, o.Mul(tr.acc, t.gradScale), tr.m, tr.v, params))
+	}
+}
+
+// shuffle sets the example order of the current epoch: a permutation drawn from (seed, epoch), so the data
+// position alone (epoch, cursor) restores it.
+func (t *trainer) shuffle() {
+	rng := rand.New(rand.NewPCG(t.cfg.Seed, uint64(t.epoch)+0x5eed))
+	t.order = rng.Perm(len(t.seqs))
+}
+
+// nextBatch fills the inputs with the next B sequences and returns how many tokens are learned and present.
+func (t *trainer) nextBatch() (learned, present int) {
+	L, B, V := t.L, t.B, t.V
+	tokens := make([]int32, L*B)
+	labels := make([]float32, V*L*B)
+	rowMask := make([]float32, L*B)
+	uniform := 1 / float32(V)
+	for b := 0; b < B; b++ {
+		if t.cursor == len(t.order) {
+			t.epoch++
+			t.cursor = 0
+			t.shuffle()
+		}
+		s := t.seqs[t.order[t.cursor]]
+		t.cursor++
+		for j := 0; j < L; j++ {
+			row := b*L + j
+			lab := labels[row*V : (row+1)*V]
+			if j < len(s.input) {
+				tokens[row] = s.input[j]
+				present++
+			}
+			if j < len(s.input) && s.learn[j] {
+				lab[s.target[j]] = 1
+				rowMask[row] = 1
+				learned++
+			} else {
+				for k := range lab {
+					lab[k] = uniform
+				}
+			}
+		}
+	}
+	t.tokens.SetI32(tokens)
+	t.labels.SetF32(labels)
+	t.rowMask.SetF32(rowMask)
+	t.lossScale.SetF32([]float32{float32(L*B) / float32(learned)})
+	return learned, present
+}
+
+// trainStep runs Accum micro-batches and one optimizer step; it returns the step's mean loss.
+func (t *trainer) trainStep() (float64, int64, error) {
+	var lossSum float64
+	var tokens int64
+	logV := math.Log(float64(t.V))
+	for micro := 0; micro < t.cfg.Accum; micro++ {
+		learned, present := t.nextBatch()
+		tokens += int64(present)
+		keep := float32(1)
+		if micro == 0 {
+			keep = 0
+		}
+		t.keep.SetF32([]float32{keep})
+		t.gA.Reset()
+		if err := t.fwd.Compute(t.gA); err != nil {
+			return 0, tokens, err
+		}
+		// Unlearned rows contribute log V each to ggml's mean; take them out.
+		pad := float64(t.L*t.B - learned)
+		loss := float64(t.loss.F32()[0]) - pad*logV/float64(learned)
+		if math.IsNaN(loss) || math.IsInf(loss, 0) {
+			return 0, tokens, fmt.Errorf("%w at step %d (loss %v)", ErrDiverged, t.step+1, loss)
+		}
+		lossSum += loss
+	}
+	norm := math.Sqrt(float64(t.gnorm2.F32()[0])) / float64(t.cfg.Accum)
+	if math.IsNaN(norm) || math.IsInf(norm, 0) {
+		return 0, tokens, fmt.Errorf("%w at step %d (gradient norm %v)", ErrDiverged, t.step+1, norm)
+	}
+	scale := 1 / float64(t.cfg.Accum)
+	if c := *t.cfg.ClipNorm; c > 0 && norm > c {
+		scale *= c / norm
+	}
+	t.gradScale.SetF32([]float32{float32(scale)})
+	lr := t.cfg.lrAt(t.step)
+	n := float64(t.step + 1)
+	b1, b2 := t.cfg.Beta1, t.cfg.Beta2
+	adam := []float32{float32(lr), float32(b1), float32(b2), float32(t.cfg.Eps), float32(t.cfg.WeightDecay),
+		float32(1 / (1 - math.Pow(b1, n))), float32(1 / (1 - math.Pow(b2, n)))}
+	t.adamDecay.SetF32(adam)
+	adam[4] = 0
+	t.adamNoDecay.SetF32(adam)
+	if err := t.opt.Compute(t.gB); err != nil {
+		return 0, tokens, err
+	}
+	t.step++
+	return lossSum / float64(t.cfg.Accum), tokens, nil
+}
+
+// result builds the trained model: full fine-tunes take the trained weights, LoRA merges W + (alpha/r)·B·A
+// into each adapted weight. Weights return to the base's types.
+func (t *trainer) result() (*llm.Model, error) {
+	data := map[string][]byte{}
+	specs := t.base.Specs()
+	scale := float32(t.cfg.Alpha / float64(max(t.cfg.Rank, 1)))
+	for _, s := range specs {
+		w := t.weights[s.Name].F32()
+		if ad, ok := t.lora[s.Name]; ok {
+			mergeLoRA(w, ad[0].p.F32(), ad[1].p.F32(), int(t.weights[s.Name].Ne(0)), int(t.weights[s.Name].Ne(1)), t.cfg.Rank, scale)
+		}
+		b := make([]byte, ggml.RowSize(ggml.Type(s.Type), int64(len(w))))
+		if err := ggml.FromFloat32(ggml.Type(s.Type), w, b, s.Shape[0]); err != nil {
+			return nil, fmt.Errorf("train: tensor %s: %w", s.Name, err)
+		}
+		data[s.Name] = b
+	}
+	return llm.FromHost(t.model, t.base.Tok, t.base.ExtraMetadata(), specs, data, llm.Options{Threads: t.base.Backend().Threads(), Window: t.base.Window()})
+}
+
+// mergeLoRA adds scale·B·A to w. In ggml order w is [in, out] (out rows of in values), A is [in, r] and
+// B is [r, out], so w[o][i] += scale · Σ_k B[o][k]·A[k][i].
+func mergeLoRA(w, a, b []float32, in, out, r int, scale float32) {
+	for o := 0; o < out; o++ {
+		row := w[o*in : (o+1)*in]
+		for k := 0; k < r; k++ {
+			f := scale * b[o*r+k]
+			if f == 0 {
+				continue
+			}
+			ak := a[k*in : (k+1)*in]
+			for i := range row {
+				row[i] += f * ak[i]
+			}
+		}
+	}
+}
+
+// Pretrain creates a tiny byte-level llama of shape cfg from nothing (weights from seed) and trains it on
+// texts with the given hyperparameters: the start of every model the demo and the tests use.
+func Pretrain(ctx context.Context, cfg llm.Config, texts []string, c Config, o llm.Options, progress func(Progress)) (*llm.Model, Result, error) {
+	base, err := llm.NewTiny(cfg, c.Seed, o)
+	if err != nil {
+		return nil, Result{}, err
+	}
+	defer base.Close()
+	data := make([]Example, 0, len(texts))
+	for _, t := range texts {
+		if t != "" {
+			data = append(data, Example{Text: t})
+		}
+	}
+	return Run(ctx, Job{Base: base, Data: data, Config: c, Progress: progress})
+}

@@ -44,3 +44,7 @@ cuda:
 BENCH_MERGE_DIR ?= /tmp/evomerge-bench-merge
 bench-merge: python-deps
 	$(GO) run ./bench/merge -dir $(BENCH_MERGE_DIR) -python $(PY)
+
+# Training tokens/s of the engine beside a PyTorch CPU reference of the same model, batch and threads.
+bench-train: python-deps
+	$(GO) run ./bench/train

@@ -24,10 +24,15 @@ func main() {
 	threads := flag.Int("threads", ggml.DefaultThreads(), "CPU threads for both engines")
 	steps := flag.Int("steps", 20, "timed optimizer steps")
 	python := flag.String("python", "/usr/bin/python3", "python with torch")
+	device := flag.String("device", "cpu", "cpu or cuda (cuda: EVOMERGE_CUDA_LIB names libggml-cuda.so; no reference run)")
+	big := flag.Bool("big", false, "a ~110M-parameter model (d=768, 12 layers) instead of the fixed tiny one")
 	flag.Parse()
 	cfg := llm.Config{Vocab: llm.ByteVocabLen, Dim: 256, Layers: 4, Heads: 4, KVHeads: 4, FFN: 768, Context: 128, RopeBase: 10000, NormEps: 1e-5}
+	if *big {
+		cfg.Dim, cfg.Layers, cfg.Heads, cfg.KVHeads, cfg.FFN = 768, 12, 12, 12, 3072
+	}
 	const batch = 8
-	base, err := llm.NewTiny(cfg, 1, llm.Options{Threads: *threads})
+	base, err := llm.NewTiny(cfg, 1, llm.Options{Threads: *threads, Device: *device})
 	check(err)
 	defer base.Close()
 	// Random byte texts of exactly ctx+1 tokens (BOS + 127 bytes + EOS), like the reference's random tokens.
@@ -51,8 +56,15 @@ func main() {
 		}})
 	check(err)
 	ours := float64(*steps*batch*cfg.Context) / time.Since(start).Seconds()
-	fmt.Printf("engine (ggml, %d threads):   %8.0f tokens/s  (d=%d, %d layers, ctx %d, batch %d, %.1fM params)\n",
-		*threads, ours, cfg.Dim, cfg.Layers, cfg.Context, batch, float64(cfg.Parameters(false))/1e6)
+	params := float64(cfg.Parameters(false))
+	fmt.Printf("engine (ggml %s, %d threads): %8.0f tokens/s  (d=%d, %d layers, ctx %d, batch %d, %.1fM params)\n",
+		base.Backend().Name(), *threads, ours, cfg.Dim, cfg.Layers, cfg.Context, batch, params/1e6)
+	// 6·N FLOPs per token for the weights plus the attention scores, forward and backward.
+	flops := ours * (6*params + 12*float64(cfg.Layers*cfg.Dim*cfg.Context))
+	fmt.Printf("model FLOPs: %.2f TFLOP/s\n", flops/1e12)
+	if *device != "cpu" {
+		return
+	}
 	out, err := exec.Command(*python, "bench/train/reference.py", "--threads", strconv.Itoa(*threads), "--steps", strconv.Itoa(*steps)).CombinedOutput()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "reference failed: %v\n%s", err, out)

@@ -278,7 +278,11 @@ func runMerge(config, out string) error {
 	if err != nil {
 		return err
 	}
-	res, err := merge.Merge(context.Background(), inputs, out, spec, merge.Options{NoSync: true})
+	opts := merge.Options{NoSync: true}
+	if v := os.Getenv("BENCH_MERGE_CACHE"); v != "" { // tuning: bytes of tensor cache, -1 = none
+		opts.CacheBytes, _ = strconv.ParseInt(v, 10, 64)
+	}
+	res, err := merge.Merge(context.Background(), inputs, out, spec, opts)
 	if err != nil {
 		return err
 	}

@@ -16,13 +16,14 @@ import (
 	"io"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/evomerge/evomerge/internal/eval/rng"
 	"github.com/evomerge/evomerge/internal/eval/task"
 )
 
 // Version changes whenever a family's item format or distribution changes.
-const Version = "synth-1"
+const Version = "synth-2"
 
 // Split names a partition of a family's item space.
 type Split string
@@ -189,8 +190,12 @@ func drawAddition(r *rng.Rand) task.Item {
 
 // comparison: pick the largest of three distinct numbers; the choices are
 // the numbers in prompt order, so their lengths differ (acc vs acc_norm).
+// No number is a prefix of another (see mcFromCandidates).
 func drawComparison(r *rng.Rand) task.Item {
-	nums := distinct(r, 3, 1000)
+	var nums []int
+	for nums == nil || prefixRelated(ints(nums)) {
+		nums = distinct(r, 3, 1000)
+	}
 	gold := 0
 	for i, v := range nums {
 		if v > nums[gold] {
@@ -222,7 +227,8 @@ func drawSequence(r *rng.Rand) task.Item {
 }
 
 // reversal: reverse a short lowercase word; distractors are the word itself,
-// the answer with two letters swapped and the answer rotated by one.
+// the answer with two neighbouring letters swapped, the answer rotated by
+// one and a random shuffle of the letters.
 func drawReversal(r *rng.Rand) task.Item {
 	n := r.Range(4, 6)
 	w := make([]byte, n)
@@ -237,22 +243,23 @@ func drawReversal(r *rng.Rand) task.Item {
 	k := r.IntN(n - 1)
 	swapped[k], swapped[k+1] = swapped[k+1], swapped[k]
 	rotated := append(append([]byte(nil), rev[1:]...), rev[0])
-	return mcFromCandidates(r, "Reverse: "+string(w)+"\nA:", []string{string(rev), string(w), string(swapped), string(rotated), string(rev[:n-1])})
+	shuffled := append([]byte(nil), w...)
+	r.Shuffle(n, func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
+	return mcFromCandidates(r, "Reverse: "+string(w)+"\nA:", []string{string(rev), string(w), string(swapped), string(rotated), string(shuffled)})
 }
 
 // mcFromCandidates keeps the correct answer (cands[0]) and up to three
-// distinct distractors, in a random order.
+// distractors, in a random order. A distractor that is a prefix of another
+// choice (or has one as its prefix) is dropped: the summed log-likelihood of
+// a prefix is never below that of its extension, so acc could never pick
+// the longer one whatever the model knows.
 func mcFromCandidates(r *rng.Rand, query string, cands []string) task.Item {
 	choices := []string{cands[0]}
 	for _, c := range cands[1:] {
 		if len(choices) == 4 {
 			break
 		}
-		dup := c == ""
-		for _, have := range choices {
-			dup = dup || c == have
-		}
-		if !dup {
+		if c != "" && !prefixRelated(append(choices[:len(choices):len(choices)], c)) {
 			choices = append(choices, c)
 		}
 	}
@@ -266,6 +273,19 @@ func mcFromCandidates(r *rng.Rand, query string, cands []string) task.Item {
 		}
 	}
 	return task.Item{Query: query, Choices: out, Gold: gold}
+}
+
+// prefixRelated reports whether any string of v is a prefix of (or equal
+// to) another.
+func prefixRelated(v []string) bool {
+	for i := range v {
+		for j := range v {
+			if i != j && strings.HasPrefix(v[j], v[i]) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func distinct(r *rng.Rand, k, below int) []int {

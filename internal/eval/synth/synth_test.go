@@ -47,6 +47,12 @@ func TestSplitsDisjointAndValid(t *testing.T) {
 					if err := it.Validate(kind); err != nil {
 						t.Fatal(err)
 					}
+					if prefixRelated(it.Choices) {
+						t.Fatalf("%s: a choice is a prefix of another: %q", fam, it.Choices)
+					}
+					if kind == task.MultipleChoice && len(it.Choices) < 3 {
+						t.Fatalf("%s: only %d choices: %q", fam, len(it.Choices), it.Choices)
+					}
 					if len(it.Query) >= 40 {
 						t.Fatalf("%s: prompt of %d bytes: %q", fam, len(it.Query), it.Query)
 					}

@@ -23,7 +23,7 @@ import (
 )
 
 // Version changes whenever a family's item format or distribution changes.
-const Version = "synth-2"
+const Version = "synth-3"
 
 // Split names a partition of a family's item space.
 type Split string
@@ -97,8 +97,11 @@ func SplitOf(familyName, query string) Split {
 	}
 }
 
-// maxDrawsPerItem bounds the search when a split is nearly exhausted.
-const maxDrawsPerItem = 2000
+// maxMisses bounds the search for a new item: that many draws in a row
+// without a new item of the split means the split is (nearly) exhausted.
+// Even the last unseen item of the smallest split (sequence: about 5,800
+// prompts in all) is found within this many draws with near certainty.
+const maxMisses = 100_000
 
 // Generate returns n distinct items of the family from the split. The same
 // arguments always give the same items in the same order.
@@ -117,14 +120,16 @@ func Generate(familyName string, split Split, n int, seed uint64) ([]task.Item, 
 	r := rng.Derive(seed, "synth", familyName, string(split))
 	seen := make(map[string]bool, n)
 	items := make([]task.Item, 0, n)
-	for draws := 0; len(items) < n; draws++ {
-		if draws > maxDrawsPerItem*n {
+	for misses := 0; len(items) < n; {
+		if misses > maxMisses {
 			return nil, fmt.Errorf("synth %s: split %s has fewer than %d distinct items (found %d)", familyName, split, n, len(items))
 		}
 		it := f.draw(r)
 		if seen[it.Query] || SplitOf(familyName, it.Query) != split {
+			misses++
 			continue
 		}
+		misses = 0
 		seen[it.Query] = true
 		it.ID = fmt.Sprintf("synth/%s/%s/%d", familyName, split, len(items))
 		if err := it.Validate(f.kind); err != nil {
@@ -216,7 +221,7 @@ func drawComparison(r *rng.Rand) task.Item {
 // sequence: continue an arithmetic progression of four terms; distractors
 // are near misses (off by one, repeated last term, one step too far).
 func drawSequence(r *rng.Rand) task.Item {
-	start, step := r.IntN(100), r.Range(1, 19)
+	start, step := r.IntN(200), r.Range(1, 29)
 	terms := make([]int, 4)
 	for i := range terms {
 		terms[i] = start + i*step

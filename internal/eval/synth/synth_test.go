@@ -102,8 +102,8 @@ func TestItemsAreCorrect(t *testing.T) {
 }
 
 func TestSmallSplitExhaustionIsAnError(t *testing.T) {
-	// sequence has 100 starts x 19 steps = 1900 prompts, about 190 in test.
-	if _, err := Generate("sequence", Test, 500, 1); err == nil || !strings.Contains(err.Error(), "fewer than 500 distinct items") {
+	// sequence has 200 starts x 29 steps = 5800 prompts, about 580 in test.
+	if _, err := Generate("sequence", Test, 1000, 1); err == nil || !strings.Contains(err.Error(), "fewer than 1000 distinct items") {
 		t.Fatalf("err = %v", err)
 	}
 	if _, err := Generate("nope", Test, 5, 1); err == nil {

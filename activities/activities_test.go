@@ -294,3 +294,134 @@ func TestPublishToOllama(t *testing.T) {
 	require.Equal(t, "evomerge-demo", fake.create["model"])
 	require.Equal(t, map[string]any{"model.gguf": refs[0]}, fake.create["files"])
 }
+
+func ftParams() workflows.FineTuneParams {
+	return workflows.FineTuneParams{Method: "full", LR: 3e-3, Steps: 6, Dataset: "comparison", Examples: 16, Batch: 2, Seed: 5, CheckpointEvery: 2}
+}
+
+func TestFineTuneResumesToTheSameBytes(t *testing.T) {
+	model := (&fixture{dir: t.TempDir()}).tinyModel(t, 9)
+
+	// Uninterrupted reference run.
+	ref := newFixture(t)
+	base := ref.importModels(t, model)[0]
+	var want workflows.FineTuneOutput
+	run(t, ref.env, workflows.ActivityFineTune, &want, workflows.FineTuneInput{Base: base, Params: ftParams()})
+	require.Equal(t, 0, want.ResumedFrom)
+	require.Greater(t, want.FirstLoss, 0.0)
+
+	// A run killed after step 3: its checkpoint and pointer are in the store.
+	f := newFixture(t)
+	require.Equal(t, base, f.importModels(t, model)[0])
+	ctx, cancel := context.WithCancel(context.Background())
+	_, err := f.acts.fineTune(ctx, workflows.FineTuneInput{Base: base, Params: ftParams()}, fineTuneBeat{}, func(b fineTuneBeat) {
+		if b.Step >= 3 {
+			cancel()
+		}
+	})
+	require.ErrorIs(t, err, context.Canceled)
+	names, err := f.st.ListNamed(context.Background(), "checkpoints/")
+	require.NoError(t, err)
+	require.Len(t, names, 1)
+
+	// The retry finds the pointer, resumes and ends bit-identical.
+	var got workflows.FineTuneOutput
+	run(t, f.env, workflows.ActivityFineTune, &got, workflows.FineTuneInput{Base: base, Params: ftParams()})
+	require.GreaterOrEqual(t, got.ResumedFrom, 2)
+	require.Equal(t, want.Ref, got.Ref)
+	require.Equal(t, want.FirstLoss, got.FirstLoss)
+	require.Equal(t, want.FinalLoss, got.FinalLoss)
+
+	// Nothing of the checkpoints is left behind, and the store verifies.
+	names, err = f.st.ListNamed(context.Background(), "checkpoints/")
+	require.NoError(t, err)
+	require.Empty(t, names)
+	objs, err := f.st.List(context.Background())
+	require.NoError(t, err)
+	for _, o := range objs {
+		require.False(t, strings.HasPrefix(o.Key, "blobs/"), "leftover checkpoint %s", o.Key)
+	}
+	rep, err := f.st.Verify(context.Background())
+	require.NoError(t, err)
+	require.True(t, rep.OK(), rep.String())
+
+	// Memoised: the same job returns at once.
+	run(t, f.env, workflows.ActivityFineTune, &got, workflows.FineTuneInput{Base: base, Params: ftParams()})
+	require.True(t, got.Cached)
+	require.Equal(t, want.Ref, got.Ref)
+}
+
+func TestFineTuneResumesFromHeartbeatDetails(t *testing.T) {
+	f := newFixture(t)
+	base := f.importModels(t, f.tinyModel(t, 9))[0]
+	ctx, cancel := context.WithCancel(context.Background())
+	var last fineTuneBeat
+	_, err := f.acts.fineTune(ctx, workflows.FineTuneInput{Base: base, Params: ftParams()}, fineTuneBeat{}, func(b fineTuneBeat) {
+		last = b
+		if b.Step >= 4 {
+			cancel()
+		}
+	})
+	require.ErrorIs(t, err, context.Canceled)
+	require.NotEmpty(t, last.Checkpoint)
+	// Only the heartbeat knows the checkpoint now.
+	names, _ := f.st.ListNamed(context.Background(), "checkpoints/")
+	for _, n := range names {
+		require.NoError(t, f.st.DeleteNamed(context.Background(), n))
+	}
+	f.env.SetHeartbeatDetails(last)
+	var got workflows.FineTuneOutput
+	run(t, f.env, workflows.ActivityFineTune, &got, workflows.FineTuneInput{Base: base, Params: ftParams()})
+	require.Equal(t, last.Step, got.ResumedFrom)
+}
+
+func TestFineTuneRejectsBadParams(t *testing.T) {
+	f := newFixture(t)
+	base := f.importModels(t, f.tinyModel(t, 9))[0]
+	for want, mod := range map[string]func(*workflows.FineTuneParams){
+		"params.method":  func(p *workflows.FineTuneParams) { p.Method = "qlora" },
+		"params.lr":      func(p *workflows.FineTuneParams) { p.LR = 0 },
+		"params.steps":   func(p *workflows.FineTuneParams) { p.Steps = 0 },
+		"params.dataset": func(p *workflows.FineTuneParams) { p.Dataset = "poetry" },
+	} {
+		p := ftParams()
+		mod(&p)
+		_, err := f.env.ExecuteActivity(workflows.ActivityFineTune, workflows.FineTuneInput{Base: base, Params: p})
+		requireAppError(t, err, workflows.ErrTypeBadInput, want)
+	}
+	_, err := f.env.ExecuteActivity(workflows.ActivityFineTune, workflows.FineTuneInput{Base: "sha256:00", Params: ftParams()})
+	requireAppError(t, err, workflows.ErrTypeBadInput, "base")
+}
+
+func TestDemoPopulationIsCached(t *testing.T) {
+	f := newFixture(t)
+	in := workflows.InitPopulationInput{Run: "demo", Seed: 3, Size: 3, Demo: &workflows.DemoSpec{
+		Model:         workflows.TinyModel{Layers: 1, Dim: 32, Heads: 2, KVHeads: 1, FF: 64, Context: 48},
+		PretrainSteps: 3, PretrainLR: 3e-3,
+		Families: []string{"comparison", "addition"},
+		FineTune: workflows.FineTuneParams{Method: "full", LR: 2e-3, Steps: 2, Examples: 8, Batch: 2},
+	}}
+	var out workflows.InitPopulationOutput
+	run(t, f.env, workflows.ActivityInitPopulation, &out, in)
+	require.False(t, out.Cached)
+	require.Len(t, out.Members, 3)
+	require.NotEmpty(t, out.Base)
+	seen := map[string]bool{out.Base: true}
+	for _, m := range out.Members {
+		require.False(t, seen[m.Ref], "members and base are distinct models")
+		seen[m.Ref] = true
+	}
+	require.Contains(t, out.Members[1].Origin, "on addition")
+
+	var again workflows.InitPopulationOutput
+	run(t, f.env, workflows.ActivityInitPopulation, &again, in)
+	require.True(t, again.Cached)
+	require.Equal(t, out.Members, again.Members)
+
+	bad := in
+	demo := *in.Demo
+	demo.Model.Heads = 3
+	bad.Demo = &demo
+	_, err := f.env.ExecuteActivity(workflows.ActivityInitPopulation, bad)
+	requireAppError(t, err, workflows.ErrTypeBadInput, "demo.model")
+}

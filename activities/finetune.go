@@ -1,0 +1,252 @@
+package activities
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/evomerge/evomerge/internal/eval/synth"
+	"github.com/evomerge/evomerge/internal/llm"
+	"github.com/evomerge/evomerge/internal/store"
+	"github.com/evomerge/evomerge/internal/train"
+	"github.com/evomerge/evomerge/workflows"
+)
+
+// fineTuneEngineVersion is part of every fine-tune's output key: bump it when
+// the trainer's output bytes change for the same job.
+const fineTuneEngineVersion = "finetune-1"
+
+const (
+	defaultExamples        = 256
+	defaultCheckpointEvery = 20
+	maxSteps               = 1_000_000
+	maxExamples            = 1_000_000
+)
+
+// fineTuneBeat is the heartbeat detail and the store's checkpoint pointer: the
+// contract's FineTuneHeartbeat plus the first loss, so a resumed run reports
+// the same result as one never interrupted.
+type fineTuneBeat struct {
+	workflows.FineTuneHeartbeat
+	FirstLoss float64 `json:"first_loss,omitempty"`
+}
+
+// FineTune mutates a model by training it briefly on a synthetic family. It
+// heartbeats every step; every CheckpointEvery steps the trainer state goes to
+// the store and its reference into the heartbeat (and a pointer in the store),
+// so a retried attempt resumes from there instead of from step 0 and ends with
+// the same bytes. A diverged loss is a non-retryable Diverged error.
+func (a *Activities) FineTune(ctx context.Context, in workflows.FineTuneInput) (workflows.FineTuneOutput, error) {
+	var resume fineTuneBeat
+	if activity.IsActivity(ctx) && activity.HasHeartbeatDetails(ctx) {
+		// Undecodable details only cost a restart from the store pointer.
+		_ = activity.GetHeartbeatDetails(ctx, &resume)
+	}
+	return a.fineTune(ctx, in, resume, func(b fineTuneBeat) { heartbeat(ctx, b) })
+}
+
+func (a *Activities) fineTune(ctx context.Context, in workflows.FineTuneInput, resume fineTuneBeat, beat func(fineTuneBeat)) (workflows.FineTuneOutput, error) {
+	var out workflows.FineTuneOutput
+	p, err := fineTuneParams(in.Params)
+	if err != nil {
+		return out, err
+	}
+	if _, err := store.ParseRef(in.Base); err != nil {
+		return out, badInput("base: %v", err)
+	}
+	key, err := memoKey(fineTuneEngineVersion, struct {
+		Base   string                   `json:"base"`
+		Params workflows.FineTuneParams `json:"params"`
+	}{in.Base, p})
+	if err != nil {
+		return out, err
+	}
+	memo := "memo/finetune/" + key + ".json"
+	pointer := "checkpoints/" + key + ".json"
+	if ok, err := a.loadMemo(ctx, memo, &out, func(v any) string { return v.(*workflows.FineTuneOutput).Ref }); err != nil {
+		return out, err
+	} else if ok {
+		out.Cached = true
+		return out, nil
+	}
+
+	l, err := a.fetchModel(ctx, "base", in.Base)
+	if err != nil {
+		return out, err
+	}
+	defer l.Close()
+	base, err := llm.Load(l.Path, a.llmOptions())
+	if err != nil {
+		return out, badInput("base %s: %v", in.Base, err)
+	}
+	defer base.Close()
+	data, err := trainingData(p.Dataset, p.Examples, p.Seed)
+	if err != nil {
+		return out, badInput("params.dataset: %v", err)
+	}
+	dir, cleanup, err := a.scratch("finetune")
+	if err != nil {
+		return out, err
+	}
+	defer cleanup()
+
+	// Resume from whichever knows the later checkpoint: this activity's
+	// heartbeat or the pointer a previous attempt left in the store.
+	if b, err := a.cfg.Store.GetNamed(ctx, pointer); err == nil {
+		var stored fineTuneBeat
+		if json.Unmarshal(b, &stored) == nil && stored.Step > resume.Step {
+			resume = stored
+		}
+	}
+	resumePath := ""
+	if resume.Checkpoint != "" {
+		if r, err := store.ParseRef(resume.Checkpoint); err == nil {
+			if ck, err := a.cfg.Store.Fetch(ctx, store.Blobs, r); err == nil {
+				defer ck.Close()
+				resumePath = ck.Path
+			} else {
+				logger(ctx).Info("checkpoint unavailable, starting over", "checkpoint", resume.Checkpoint, "error", err)
+				resume = fineTuneBeat{}
+			}
+		}
+	}
+
+	state := resume
+	firstSeen := resumePath != "" && resume.FirstLoss != 0
+	job := train.Job{
+		Base: base, Data: data,
+		Config: train.Config{
+			Method: p.Method, Steps: p.Steps, LR: p.LR, BatchSize: p.Batch,
+			Rank: p.Rank, Alpha: p.Alpha, Seed: p.Seed, CheckpointEvery: p.CheckpointEvery,
+		},
+		ResumeFrom:    resumePath,
+		CheckpointDir: filepath.Join(dir, "checkpoints"),
+		OnCheckpoint: func(path string, step int) error {
+			// The trainer also checkpoints when cancelled (worker stopping):
+			// that one must still reach the store.
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+			defer cancel()
+			ref, err := a.cfg.Store.PutFile(ctx, store.Blobs, path)
+			if err != nil {
+				return fmt.Errorf("store checkpoint: %w", err)
+			}
+			os.Remove(path)
+			prev := state.Checkpoint
+			state.Step, state.Checkpoint = step, ref.String()
+			b, _ := json.Marshal(state)
+			if err := a.cfg.Store.PutNamed(ctx, pointer, b); err != nil {
+				return fmt.Errorf("store checkpoint pointer: %w", err)
+			}
+			beat(state)
+			// The pointer names the new checkpoint, so the old one is garbage
+			// (a heartbeat still naming it loses to the pointer's later step).
+			if prev != "" && prev != state.Checkpoint {
+				_ = a.cfg.Store.Delete(ctx, store.Blobs, store.Ref(prev))
+			}
+			return nil
+		},
+		Progress: func(pr train.Progress) {
+			if !firstSeen {
+				state.FirstLoss, firstSeen = pr.Loss, true
+			}
+			state.Step, state.Loss = pr.Step, pr.Loss
+			beat(state)
+		},
+	}
+	if err := os.MkdirAll(job.CheckpointDir, 0o755); err != nil {
+		return out, err
+	}
+	logger(ctx).Info("fine-tune", "label", in.Label, "base", in.Base, "resume_step", resume.Step)
+	child, res, err := train.Run(ctx, job)
+	if err != nil {
+		switch {
+		case errors.Is(err, train.ErrDiverged):
+			return out, temporal.NewNonRetryableApplicationError(
+				fmt.Sprintf("fine-tune %s: %v", in.Label, err), workflows.ErrTypeDiverged, err)
+		case ctx.Err() != nil:
+			return out, ctx.Err()
+		}
+		return out, fmt.Errorf("fine-tune %s: %w", in.Label, err)
+	}
+	defer child.Close()
+	if math.IsNaN(res.FinalLoss) || math.IsInf(res.FinalLoss, 0) {
+		return out, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("fine-tune %s: final loss %v", in.Label, res.FinalLoss), workflows.ErrTypeDiverged, nil)
+	}
+	dst := filepath.Join(dir, "child.gguf")
+	if _, err := child.Save(dst); err != nil {
+		return out, fmt.Errorf("save fine-tuned model: %w", err)
+	}
+	ref, err := a.cfg.Store.PutFile(ctx, store.Models, dst)
+	if err != nil {
+		return out, fmt.Errorf("store fine-tuned model: %w", err)
+	}
+	out = workflows.FineTuneOutput{
+		Ref: ref.String(), FirstLoss: state.FirstLoss, FinalLoss: res.FinalLoss,
+		Steps: p.Steps, Tokens: res.Tokens, ResumedFrom: res.ResumedAt,
+	}
+	if err := a.saveMemo(ctx, memo, out); err != nil {
+		return out, err
+	}
+	// The result is safe: the last checkpoint and its pointer are garbage.
+	if state.Checkpoint != "" {
+		_ = a.cfg.Store.Delete(ctx, store.Blobs, store.Ref(state.Checkpoint))
+	}
+	_ = a.cfg.Store.DeleteNamed(ctx, pointer)
+	return out, nil
+}
+
+// fineTuneParams fills defaults and rejects parameters no retry can fix,
+// naming the field.
+func fineTuneParams(p workflows.FineTuneParams) (workflows.FineTuneParams, error) {
+	if p.Method == "" {
+		p.Method = "full"
+	}
+	if p.Examples == 0 {
+		p.Examples = defaultExamples
+	}
+	if p.CheckpointEvery == 0 {
+		p.CheckpointEvery = defaultCheckpointEvery
+	}
+	switch {
+	case p.Method != "full" && p.Method != "lora":
+		return p, badInput("params.method: %q, want full or lora", p.Method)
+	case !(p.LR > 0) || math.IsInf(p.LR, 0) || p.LR > 1:
+		return p, badInput("params.lr: %g, want within (0, 1]", p.LR)
+	case p.Steps < 1 || p.Steps > maxSteps:
+		return p, badInput("params.steps: %d, want 1..%d", p.Steps, maxSteps)
+	case p.Examples < 1 || p.Examples > maxExamples:
+		return p, badInput("params.examples: %d, want 1..%d", p.Examples, maxExamples)
+	case p.Batch < 0 || p.Batch > 4096:
+		return p, badInput("params.batch: %d, want 0..4096", p.Batch)
+	case p.CheckpointEvery < 0:
+		return p, badInput("params.checkpoint_every: %d is negative", p.CheckpointEvery)
+	case p.Method == "lora" && (p.Rank < 0 || p.Alpha < 0 || math.IsNaN(p.Alpha)):
+		return p, badInput("params.rank/alpha: %d/%g must not be negative", p.Rank, p.Alpha)
+	case !slices.Contains(synth.Families(), p.Dataset):
+		return p, badInput("params.dataset: %q is not a synthetic family (%v)", p.Dataset, synth.Families())
+	}
+	if p.Method == "full" {
+		p.Rank, p.Alpha = 0, 0 // not used: keep them out of the output key
+	}
+	return p, nil
+}
+
+// trainingData generates n training examples of a synthetic family.
+func trainingData(family string, n int, seed uint64) ([]train.Example, error) {
+	var buf bytes.Buffer
+	if err := synth.TrainJSONL(family, n, seed, &buf); err != nil {
+		return nil, err
+	}
+	return train.ReadJSONL(&buf, family+".jsonl")
+}

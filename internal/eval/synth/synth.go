@@ -9,6 +9,7 @@
 package synth
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
@@ -23,7 +24,7 @@ import (
 )
 
 // Version changes whenever a family's item format or distribution changes.
-const Version = "synth-3"
+const Version = "synth-4"
 
 // Split names a partition of a family's item space.
 type Split string
@@ -99,7 +100,7 @@ func SplitOf(familyName, query string) Split {
 
 // maxMisses bounds the search for a new item: that many draws in a row
 // without a new item of the split means the split is (nearly) exhausted.
-// Even the last unseen item of the smallest split (sequence: about 5,800
+// Even the last unseen item of the smallest family (addition: 10,000
 // prompts in all) is found within this many draws with near certainty.
 const maxMisses = 100_000
 
@@ -218,17 +219,34 @@ func drawComparison(r *rng.Rand) task.Item {
 	}
 }
 
-// sequence: continue an arithmetic progression of four terms; distractors
-// are near misses (off by one, repeated last term, one step too far).
+// sequence: continue a repeating pattern of letters ("k q z k q z k" ->
+// "q"), an in-context copying skill; the distractors are the pattern's
+// other letters and random ones.
 func drawSequence(r *rng.Rand) task.Item {
-	start, step := r.IntN(200), r.Range(1, 29)
-	terms := make([]int, 4)
-	for i := range terms {
-		terms[i] = start + i*step
+	period := r.Range(2, 4)
+	pattern := make([]byte, 0, period)
+	for len(pattern) < period {
+		c := byte('a' + r.IntN(26))
+		if bytes.IndexByte(pattern, c) < 0 {
+			pattern = append(pattern, c)
+		}
 	}
-	next := terms[3] + step
-	cands := []int{next, next + 1, next - 1, terms[3], next + step}
-	return mcFromCandidates(r, fmt.Sprintf("Next: %d %d %d %d\nA:", terms[0], terms[1], terms[2], terms[3]), ints(cands))
+	shown := r.Range(2*period+1, 3*period)
+	var q strings.Builder
+	q.WriteString("Next:")
+	for i := 0; i < shown; i++ {
+		q.WriteByte(' ')
+		q.WriteByte(pattern[i%period])
+	}
+	q.WriteString("\nA:")
+	cands := []string{string(pattern[shown%period])}
+	for k := 1; k < period; k++ {
+		cands = append(cands, string(pattern[(shown+k)%period]))
+	}
+	for len(cands) < 8 {
+		cands = append(cands, string(rune('a'+r.IntN(26))))
+	}
+	return mcFromCandidates(r, q.String(), cands)
 }
 
 // reversal: reverse a short lowercase word; distractors are the word itself,

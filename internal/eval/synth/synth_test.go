@@ -86,6 +86,24 @@ func TestItemsAreCorrect(t *testing.T) {
 			t.Fatalf("only %d choices: %v", len(it.Choices), it.Choices)
 		}
 	}
+	items, _ = Generate("sequence", Test, 50, 1)
+	for _, it := range items {
+		f := strings.Fields(strings.TrimSuffix(strings.TrimPrefix(it.Query, "Next: "), "\nA:"))
+		// The pattern repeats: the answer is the letter one period back.
+		period := 0
+		for p := 2; p <= 4 && period == 0; p++ {
+			ok := true
+			for i := p; i < len(f); i++ {
+				ok = ok && f[i] == f[i-p]
+			}
+			if ok {
+				period = p
+			}
+		}
+		if period == 0 || it.Choices[it.Gold] != f[len(f)-period] || len(it.Choices) != 4 {
+			t.Fatalf("%q: gold %q of %q", it.Query, it.Choices[it.Gold], it.Choices)
+		}
+	}
 	items, _ = Generate("comparison", Test, 20, 1)
 	golds := map[int]bool{}
 	for _, it := range items {
@@ -102,8 +120,8 @@ func TestItemsAreCorrect(t *testing.T) {
 }
 
 func TestSmallSplitExhaustionIsAnError(t *testing.T) {
-	// sequence has 200 starts x 29 steps = 5800 prompts, about 580 in test.
-	if _, err := Generate("sequence", Test, 1000, 1); err == nil || !strings.Contains(err.Error(), "fewer than 1000 distinct items") {
+	// addition has 100 x 100 = 10,000 prompts, about 1,000 in test.
+	if _, err := Generate("addition", Test, 2000, 1); err == nil || !strings.Contains(err.Error(), "fewer than 2000 distinct items") {
 		t.Fatalf("err = %v", err)
 	}
 	if _, err := Generate("nope", Test, 5, 1); err == nil {

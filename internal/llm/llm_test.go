@@ -2,6 +2,7 @@ package llm
 
 import (
 	"bytes"
+	"fmt"
 	"context"
 	"math"
 	"math/rand/v2"
@@ -85,6 +86,10 @@ func TestScoreMatchesNaive(t *testing.T) {
 		{"Other context", " x"},
 		{"Question: 2+3=", " 55555"},
 		{"", "text after BOS only"},
+	}
+	// A group too large to pack (many long continuations) takes the KV-cache path.
+	for i := 0; i < 20; i++ {
+		pairs = append(pairs, Pair{"Long group:", fmt.Sprintf(" continuation number %d of many", i)})
 	}
 	got, err := m.Score(context.Background(), pairs)
 	if err != nil {

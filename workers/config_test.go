@@ -22,7 +22,7 @@ func TestDefaultsEnvAndFlags(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "localhost:7233", c.Address)
 	require.Equal(t, "default", c.Namespace)
-	require.Equal(t, []pool.Queue{{"cpu", 4}, {"gpu", 1}}, c.Queues)
+	require.Equal(t, []pool.Queue{{Name: "cpu", Concurrency: 4}, {Name: "gpu", Concurrency: 1}}, c.Queues)
 	require.True(t, c.Workflows)
 	require.Equal(t, int64(8<<30), c.CacheLimit)
 
@@ -32,7 +32,7 @@ func TestDefaultsEnvAndFlags(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "temporal:7233", c.Address)
 	require.Equal(t, "prod", c.Namespace)
-	require.Equal(t, []pool.Queue{{"gpu", 2}}, c.Queues)
+	require.Equal(t, []pool.Queue{{Name: "gpu", Concurrency: 2}}, c.Queues)
 	require.Equal(t, int64(512<<20), c.CacheLimit)
 	require.False(t, c.Workflows)
 }

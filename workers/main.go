@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
@@ -68,9 +69,20 @@ func run(cfg config) error {
 	}
 	defer c.Close()
 
+	wopts := worker.Options{}
+	// EVOMERGE_HEARTBEAT_THROTTLE caps how stale heartbeat progress on the
+	// server may be (SDK default up to 60 s); infra/chaos sets it to read a
+	// fine-tune's step at the moment it kills the worker.
+	if v := os.Getenv("EVOMERGE_HEARTBEAT_THROTTLE"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("EVOMERGE_HEARTBEAT_THROTTLE: %q is not a positive duration", v)
+		}
+		wopts.MaxHeartbeatThrottleInterval, wopts.DefaultHeartbeatThrottleInterval = d, d
+	}
 	p, err := pool.Start(c, pool.Config{
 		Queues: cfg.Queues, Activities: acts, Workflows: cfg.Workflows,
-		Options: worker.Options{},
+		Options: wopts,
 	})
 	if err != nil {
 		return err

@@ -180,7 +180,7 @@ func (t TaskSpec) withDefaults() (TaskSpec, error) {
 		}
 		if t.Kind == task.Generate {
 			// The addition family answers GSM8K-style, one line.
-			t.fillGenerate(16, []string{"\n"}, GSM8KStrictRegex, GSM8KFlexibleRegex, GSM8KIgnoreRegexes, true)
+			t.fillGenerate(32, []string{"\n"}, GSM8KStrictRegex, GSM8KFlexibleRegex, GSM8KIgnoreRegexes, true)
 			if t.Metric == "" {
 				t.Metric = MetricExactFlexible
 			}

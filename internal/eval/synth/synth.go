@@ -24,7 +24,7 @@ import (
 )
 
 // Version changes whenever a family's item format or distribution changes.
-const Version = "synth-4"
+const Version = "synth-5"
 
 // Split names a partition of a family's item space.
 type Split string
@@ -184,13 +184,23 @@ func TrainJSONL(familyName string, n int, seed uint64, w io.Writer) error {
 	return nil
 }
 
-// addition: two numbers below 100, answered GSM8K-style ("#### N") so the
-// same extraction rules as GSM8K apply.
+// addition: two numbers below 100, answered GSM8K-style (working, then
+// "#### N") so the same extraction rules as GSM8K apply.
 func drawAddition(r *rng.Rand) task.Item {
 	a, b := r.IntN(100), r.IntN(100)
+	// A worked solution, digit by digit from the right with the carry, as
+	// GSM8K answers carry their working before "#### N": a tiny model
+	// learns the hundred digit facts much sooner than the whole table.
+	units := a%10 + b%10
+	tens := a/10 + b/10 + units/10
+	work := fmt.Sprintf("%d+%d=%d %d+%d", a%10, b%10, units, a/10, b/10)
+	if units >= 10 {
+		work += "+1"
+	}
+	work += fmt.Sprintf("=%d", tens)
 	return task.Item{
 		Query:  fmt.Sprintf("Q: %d+%d\nA:", a, b),
-		Answer: "#### " + strconv.Itoa(a+b),
+		Answer: work + " #### " + strconv.Itoa(a+b),
 	}
 }
 

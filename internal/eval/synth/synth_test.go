@@ -69,8 +69,27 @@ func TestItemsAreCorrect(t *testing.T) {
 		if _, err := fmt.Sscanf(it.Query, "Q: %d+%d\nA:", &a, &b); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := fmt.Sscanf(it.Answer, "#### %d", &sum); err != nil || sum != a+b {
+		final := it.Answer[strings.Index(it.Answer, "#### "):]
+		if _, err := fmt.Sscanf(final, "#### %d", &sum); err != nil || sum != a+b {
 			t.Fatalf("%q -> %q", it.Query, it.Answer)
+		}
+		var u1, u2, us, t1, t2, ts int
+		steps := strings.Fields(it.Answer[:len(it.Answer)-len(final)])
+		if len(steps) != 2 {
+			t.Fatalf("%q: working %q", it.Query, it.Answer)
+		}
+		carry := strings.Count(steps[1], "+") == 2
+		tensStep := steps[1]
+		if carry {
+			tensStep = strings.Replace(tensStep, "+1=", "=", 1)
+		}
+		if _, err := fmt.Sscanf(steps[0]+" "+tensStep, "%d+%d=%d %d+%d=%d", &u1, &u2, &us, &t1, &t2, &ts); err != nil ||
+			carry != (us >= 10) ||
+			u1 != a%10 || u2 != b%10 || us != u1+u2 || t1 != a/10 || t2 != b/10 || ts != t1+t2+us/10 {
+			t.Fatalf("%q: working %q", it.Query, it.Answer)
+		}
+		if len(it.Query)+len(" "+it.Answer+"\n") > 40 {
+			t.Fatalf("%q: example longer than 40 bytes", it.Query)
 		}
 	}
 	items, _ = Generate("reversal", Test, 20, 1)

@@ -407,3 +407,37 @@ func TestSyntheticPerplexityAndFewshot(t *testing.T) {
 		}
 	}
 }
+
+func TestGenericGenerationAndWithSeed(t *testing.T) {
+	lm := &fakeLM{gen: func(p string) string {
+		if strings.Contains(p, "France") {
+			return " Paris \n\nCapital of Spain? Madrid"
+		}
+		return " rome"
+	}}
+	suite := Suite{Tasks: []TaskSpec{{Name: "capitals", Source: SourceJSONL, Kind: task.Generate, Path: "testdata/generic_gen.jsonl"}}}
+	rep, err := Evaluate(context.Background(), lm, suite, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// No regex: the trimmed output up to the stop string, case-sensitive.
+	if r := rep.Tasks[0]; r.Score != 0.5 || r.Metric != MetricExactMatch {
+		t.Fatalf("%+v", r)
+	}
+	if _, ok := rep.Tasks[0].Metrics[MetricExactFlexible]; ok {
+		t.Fatal("flexible metric without a flexible regex")
+	}
+	suite.Tasks[0].IgnoreCase = true
+	if rep, _ = Evaluate(context.Background(), lm, suite, Options{}); rep.Tasks[0].Score != 1 {
+		t.Fatalf("ignore_case: %+v", rep.Tasks[0])
+	}
+	s := DemoFitnessSuite(1).WithSeed(77)
+	for _, ts := range s.Tasks {
+		if ts.Seed != 77 {
+			t.Fatalf("WithSeed left %+v", ts)
+		}
+	}
+	if DemoFitnessSuite(1).Tasks[0].Seed != 1 {
+		t.Fatal("WithSeed changed the original suite")
+	}
+}

@@ -74,6 +74,9 @@ type TaskSpec struct {
 	// Metric overrides the task's primary metric.
 	Metric string `json:"metric,omitempty"`
 	// Generation settings (kind generate); defaults depend on the source.
+	// Setting any of the four extraction fields (answer_regex,
+	// flexible_regex, ignore_regexes, ignore_case) replaces the source's
+	// preset (GSM8K's for gsm8k and synthetic addition) as a whole.
 	MaxTokens     int      `json:"max_tokens,omitempty"`
 	Until         []string `json:"until,omitempty"`
 	AnswerRegex   string   `json:"answer_regex,omitempty"`

@@ -1,0 +1,195 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+
+	"github.com/evomerge/evomerge/activities"
+	"github.com/evomerge/evomerge/infra/devserver"
+	"github.com/evomerge/evomerge/internal/store"
+	"github.com/evomerge/evomerge/workers/pool"
+	"github.com/evomerge/evomerge/workers/zlog"
+	"github.com/evomerge/evomerge/workflows"
+)
+
+type quickstartFlags struct {
+	config, dir, storeURL, out string
+	port, uiPort, threads      int
+	noUI, keep                 bool
+	generations, population    int
+	seed                       uint64
+}
+
+func cmdQuickstart(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("quickstart", stderr)
+	var f quickstartFlags
+	fs.StringVar(&f.config, "f", "", "run config (default: the built-in demo)")
+	fs.StringVar(&f.dir, "dir", ".evomerge", "state directory: Temporal's SQLite file, logs, store, winner")
+	fs.StringVar(&f.storeURL, "store", "", "artifact store URL (default file://<dir>/store)")
+	fs.StringVar(&f.out, "out", "", "where the winner's GGUF is written (default <dir>/<name>-winner.gguf)")
+	fs.IntVar(&f.port, "port", devserver.DefaultPort, "Temporal frontend port")
+	fs.IntVar(&f.uiPort, "ui-port", devserver.DefaultUIPort, "web UI port")
+	fs.BoolVar(&f.noUI, "no-ui", false, "do not serve the web UI")
+	fs.IntVar(&f.threads, "threads", min(2, runtime.NumCPU()), "compute threads (ggml busy-waits: at most the free cores)")
+	fs.BoolVar(&f.keep, "keep", false, "keep the server and web UI up after the run until Ctrl-C")
+	fs.IntVar(&f.generations, "generations", 0, "override the config's generations")
+	fs.IntVar(&f.population, "population", 0, "override the config's population size")
+	fs.Uint64Var(&f.seed, "seed", 0, "override the config's seed")
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return fmt.Errorf("%w: quickstart takes only flags", errUsage)
+	}
+	cfg, err := quickstartConfig(f)
+	if err != nil {
+		return err
+	}
+	return quickstart(ctx, f, cfg, stdout)
+}
+
+// quickstartConfig is the demo config (or the given file) with the flags'
+// overrides, publishing the winner to a file; checked before anything starts.
+func quickstartConfig(f quickstartFlags) (workflows.RunConfig, error) {
+	cfg := workflows.DemoConfig()
+	if f.config != "" {
+		var err error
+		if cfg, err = loadRunConfig(f.config); err != nil {
+			return cfg, err
+		}
+	}
+	if f.generations != 0 {
+		cfg.Generations = f.generations
+	}
+	if f.population != 0 {
+		cfg.Population = f.population
+		cfg.Children = 0 // re-derived from the new population
+	}
+	if f.seed != 0 {
+		cfg.Seed = f.seed
+	}
+	if f.config == "" || cfg.Publish == nil || cfg.Publish.Kind == "store" {
+		out := f.out
+		if out == "" {
+			out = filepath.Join(f.dir, cfg.Name+"-winner.gguf")
+		}
+		abs, err := filepath.Abs(out)
+		if err != nil {
+			return cfg, fmt.Errorf("--out: %w", err)
+		}
+		cfg.Publish = &workflows.PublishTarget{Kind: "path", Path: abs}
+	}
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return cfg, err
+	}
+	return cfg, nil
+}
+
+func quickstart(ctx context.Context, f quickstartFlags, cfg workflows.RunConfig, stdout io.Writer) error {
+	if err := os.MkdirAll(f.dir, 0o755); err != nil {
+		return err
+	}
+	began := time.Now()
+	fmt.Fprintf(stdout, "starting the embedded Temporal server (state in %s)…\n", filepath.Join(f.dir, "temporal.db"))
+	srv, err := devserver.Start(ctx, devserver.Options{
+		DBPath: filepath.Join(f.dir, "temporal.db"), Port: f.port, UIPort: f.uiPort, NoUI: f.noUI,
+		LogFile: filepath.Join(f.dir, "temporal-server.log"),
+	})
+	if err != nil {
+		return err
+	}
+	defer srv.Stop()
+	if u := srv.UIURL(); u != "" {
+		fmt.Fprintf(stdout, "Temporal web UI: %s   frontend: %s\n", u, srv.FrontendAddr())
+	}
+
+	logFile, err := os.OpenFile(filepath.Join(f.dir, "worker.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+	log, err := zlog.New(logFile, "info", "json")
+	if err != nil {
+		return err
+	}
+	c, err := client.DialContext(ctx, client.Options{HostPort: srv.FrontendAddr(), Namespace: srv.Namespace(), Logger: zlog.SDK{L: log}})
+	if err != nil {
+		return fmt.Errorf("connect to the embedded server: %w", err)
+	}
+	defer c.Close()
+
+	storeURL := f.storeURL
+	if storeURL == "" {
+		abs, err := filepath.Abs(filepath.Join(f.dir, "store"))
+		if err != nil {
+			return err
+		}
+		storeURL = "file://" + abs
+	}
+	st, err := store.Open(ctx, storeURL, store.Options{CacheDir: filepath.Join(f.dir, "cache")})
+	if err != nil {
+		return err
+	}
+	acts, err := activities.New(activities.Config{Store: st, WorkDir: filepath.Join(f.dir, "work"), Threads: f.threads, Log: log})
+	if err != nil {
+		return err
+	}
+	// Merges are I/O bound (two at once); compute runs one at a time so ggml
+	// threads never fight over the cores.
+	p, err := pool.Start(c, pool.Config{
+		Queues:     []pool.Queue{{Name: cfg.TaskQueues.CPU, Concurrency: 2}, {Name: cfg.TaskQueues.GPU, Concurrency: 1}},
+		Activities: acts, Workflows: true,
+	})
+	if err != nil {
+		return err
+	}
+	defer p.Stop()
+	fmt.Fprintf(stdout, "in-process worker polling %s and %s (store %s, %d threads; log %s)\n",
+		cfg.TaskQueues.CPU, cfg.TaskQueues.GPU, st, f.threads, logFile.Name())
+
+	id := "quickstart-" + cfg.Name
+	if d, err := c.DescribeWorkflowExecution(ctx, id, ""); err == nil &&
+		d.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		fmt.Fprintf(stdout, "resuming run %s, interrupted earlier, where it stopped\n", id)
+	} else {
+		opts := client.StartWorkflowOptions{
+			ID: id, TaskQueue: cfg.TaskQueues.CPU,
+			WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+			StaticSummary:            fmt.Sprintf("quickstart: %d models × %d generations, seed %d", cfg.Population, cfg.Generations, cfg.Seed),
+		}
+		if _, err := c.ExecuteWorkflow(ctx, opts, workflows.WorkflowEvolution, workflows.EvolutionInput{RunConfig: cfg}); err != nil {
+			return fmt.Errorf("start the demo run: %w", err)
+		}
+		fmt.Fprintf(stdout, "started run %s: %d models × %d generations, seed %d (a second quickstart reuses the cached demo population)\n",
+			id, cfg.Population, cfg.Generations, cfg.Seed)
+	}
+	uiURL := uiWorkflowURL(srv.UIURL(), srv.Namespace(), id)
+	if uiURL != "" {
+		fmt.Fprintf(stdout, "follow it in the web UI: %s\n", uiURL)
+	}
+	res, err := followRun(ctx, c, id, stdout)
+	if err != nil {
+		if errors.Is(err, context.Canceled) {
+			fmt.Fprintf(stdout, "\ninterrupted: run `starter quickstart` again to resume %s where it stopped\n", id)
+		}
+		return err
+	}
+	printResult(stdout, res, uiURL)
+	fmt.Fprintf(stdout, "quickstart took %s\n", time.Since(began).Round(time.Second))
+	if f.keep && srv.UIURL() != "" {
+		fmt.Fprintf(stdout, "server and web UI stay up at %s; Ctrl-C to quit\n", srv.UIURL())
+		<-ctx.Done()
+	}
+	return nil
+}

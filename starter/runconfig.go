@@ -1,0 +1,183 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/evomerge/evomerge/workflows"
+)
+
+// maxConfigBytes bounds what a config file may make us read.
+const maxConfigBytes = 4 << 20
+
+// loadRunConfig reads a run config from a JSON or YAML file (JSON is YAML,
+// so one parser serves both and gives line numbers), fills defaults and
+// validates it. Every error names the file, the line where it is known, and
+// the field.
+func loadRunConfig(path string) (workflows.RunConfig, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return workflows.RunConfig{}, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxConfigBytes+1))
+	if err != nil {
+		return workflows.RunConfig{}, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(data) > maxConfigBytes {
+		return workflows.RunConfig{}, fmt.Errorf("%s: config is larger than the %d bytes allowed", path, maxConfigBytes)
+	}
+	return parseRunConfig(filepath.Base(path), data)
+}
+
+var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): `)
+
+func parseRunConfig(name string, data []byte) (workflows.RunConfig, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		msg := err.Error()
+		if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
+			return workflows.RunConfig{}, fmt.Errorf("%s:%s: %s", name, m[1], msg[len(m[0]):])
+		}
+		return workflows.RunConfig{}, fmt.Errorf("%s: %s", name, msg)
+	}
+	if root.Kind == 0 {
+		return workflows.RunConfig{}, fmt.Errorf("%s: empty config", name)
+	}
+	var v any
+	if err := root.Decode(&v); err != nil {
+		return workflows.RunConfig{}, fmt.Errorf("%s: %v", name, err)
+	}
+	if _, ok := v.(map[string]any); !ok {
+		return workflows.RunConfig{}, fmt.Errorf("%s:%d: a run config must be a mapping of fields, got %s", name, root.Content[0].Line, root.Content[0].Tag)
+	}
+	js, err := json.Marshal(v)
+	if err != nil {
+		return workflows.RunConfig{}, fmt.Errorf("%s: %v", name, err)
+	}
+	cfg, err := workflows.ParseRunConfig(js)
+	if err == nil {
+		return cfg, nil
+	}
+	return workflows.RunConfig{}, locateConfigError(name, &root, err)
+}
+
+var unknownFieldRE = regexp.MustCompile(`unknown field "([^"]+)"`)
+
+// locateConfigError adds "file:line:" to each field problem.
+func locateConfigError(name string, root *yaml.Node, err error) error {
+	var ce *workflows.ConfigError
+	if errors.As(err, &ce) {
+		var b strings.Builder
+		fmt.Fprintf(&b, "%s: invalid run config", name)
+		for _, f := range ce.Fields {
+			b.WriteString("\n  ")
+			if line := fieldLine(root, f.Field); line > 0 {
+				fmt.Fprintf(&b, "%s:%d: ", name, line)
+			}
+			b.WriteString(f.Error())
+		}
+		return errors.New(b.String())
+	}
+	msg := strings.TrimPrefix(err.Error(), "run config: ")
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) && te.Field != "" {
+		if line := fieldLine(root, te.Field); line > 0 {
+			return fmt.Errorf("%s:%d: %s: got a %s value, want %s", name, line, te.Field, te.Value, te.Type)
+		}
+	}
+	if m := unknownFieldRE.FindStringSubmatch(msg); m != nil {
+		if line := keyLine(root, m[1]); line > 0 {
+			return fmt.Errorf("%s:%d: %s (not a run config field; check the spelling)", name, line, msg)
+		}
+	}
+	return fmt.Errorf("%s: %s", name, msg)
+}
+
+// fieldLine finds the line of a dotted field path ("crossover.methods[1].name")
+// in the parsed document; for a field that is absent (defaulted) it returns
+// the line of its closest present parent, or 0.
+func fieldLine(root *yaml.Node, field string) int {
+	n := root
+	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
+		n = n.Content[0]
+	}
+	line := 0
+	for _, part := range splitField(field) {
+		switch {
+		case part.index >= 0:
+			if n.Kind != yaml.SequenceNode || part.index >= len(n.Content) {
+				return line
+			}
+			n = n.Content[part.index]
+			line = n.Line
+		default:
+			if n.Kind != yaml.MappingNode {
+				return line
+			}
+			found := false
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				if n.Content[i].Value == part.key {
+					line, n, found = n.Content[i].Line, n.Content[i+1], true
+					break
+				}
+			}
+			if !found {
+				return line
+			}
+		}
+	}
+	return line
+}
+
+type fieldPart struct {
+	key   string
+	index int // -1 for a key
+}
+
+func splitField(field string) []fieldPart {
+	var parts []fieldPart
+	for _, seg := range strings.Split(field, ".") {
+		name, rest, _ := strings.Cut(seg, "[")
+		if name != "" {
+			parts = append(parts, fieldPart{key: name, index: -1})
+		}
+		for rest != "" {
+			idx, after, ok := strings.Cut(rest, "]")
+			if !ok {
+				break
+			}
+			if i, err := strconv.Atoi(idx); err == nil {
+				parts = append(parts, fieldPart{index: i})
+			}
+			rest = strings.TrimPrefix(after, "[")
+		}
+	}
+	return parts
+}
+
+// keyLine finds the first mapping key with this name anywhere in the document.
+func keyLine(n *yaml.Node, key string) int {
+	if n.Kind == yaml.MappingNode {
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == key {
+				return n.Content[i].Line
+			}
+		}
+	}
+	for _, c := range n.Content {
+		if l := keyLine(c, key); l > 0 {
+			return l
+		}
+	}
+	return 0
+}

@@ -21,6 +21,7 @@ import (
 
 	"github.com/evomerge/evomerge/internal/llm"
 	"github.com/evomerge/evomerge/internal/store"
+	"github.com/evomerge/evomerge/internal/store/s3test"
 	"github.com/evomerge/evomerge/workflows"
 )
 
@@ -424,4 +425,42 @@ func TestDemoPopulationIsCached(t *testing.T) {
 	bad.Demo = &demo
 	_, err := f.env.ExecuteActivity(workflows.ActivityInitPopulation, bad)
 	requireAppError(t, err, workflows.ErrTypeBadInput, "demo.model")
+}
+
+// TestActivitiesOnS3Store runs import, merge, fine-tune and evaluate against a
+// real S3 server: objects go through the worker cache and are verified there.
+func TestActivitiesOnS3Store(t *testing.T) {
+	srv := s3test.Start(t)
+	ctx := context.Background()
+	st, err := store.Open(ctx, srv.StoreURL("acts"), store.Options{CacheDir: t.TempDir(), CacheLimit: 1 << 20})
+	require.NoError(t, err)
+	acts, err := New(Config{Store: st, WorkDir: t.TempDir(), Threads: 1})
+	require.NoError(t, err)
+	var suite testsuite.WorkflowTestSuite
+	env := suite.NewTestActivityEnvironment()
+	acts.Register(env)
+	f := &fixture{acts: acts, st: st, env: env, dir: t.TempDir()}
+
+	refs := f.importModels(t, f.tinyModel(t, 1), f.tinyModel(t, 2))
+	var merged workflows.MergeOutput
+	run(t, env, workflows.ActivityMerge, &merged, workflows.MergeInput{Inputs: refs, Genome: linear(0.3, 0.7)})
+	var tuned workflows.FineTuneOutput
+	p := ftParams()
+	p.Steps = 3
+	run(t, env, workflows.ActivityFineTune, &tuned, workflows.FineTuneInput{Base: merged.Ref, Params: p})
+	var ev workflows.EvaluateOutput
+	run(t, env, workflows.ActivityEvaluate, &ev, workflows.EvaluateInput{Model: tuned.Ref, Suite: workflows.SuiteSpec{
+		Split: "dev", Seed: 1, Tasks: []workflows.TaskSpec{{Family: "comparison", Items: 2}},
+	}})
+	require.Equal(t, tuned.Ref, ev.Model)
+
+	// A second worker with an empty cache sees the same objects.
+	st2, err := store.Open(ctx, srv.StoreURL("acts"), store.Options{CacheDir: t.TempDir()})
+	require.NoError(t, err)
+	l, err := st2.Fetch(ctx, store.Models, store.Ref(tuned.Ref))
+	require.NoError(t, err)
+	l.Close()
+	rep, err := st2.Verify(ctx)
+	require.NoError(t, err)
+	require.True(t, rep.OK(), rep.String())
 }

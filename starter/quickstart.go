@@ -96,67 +96,103 @@ func quickstartConfig(f quickstartFlags) (workflows.RunConfig, error) {
 	return cfg, nil
 }
 
-func quickstart(ctx context.Context, f quickstartFlags, cfg workflows.RunConfig, stdout io.Writer) error {
-	if err := os.MkdirAll(f.dir, 0o755); err != nil {
-		return err
+// local is an embedded server with an in-process worker: everything a run
+// needs on one machine.
+type local struct {
+	srv     *devserver.Server
+	client  client.Client
+	pool    *pool.Pool
+	logFile *os.File
+}
+
+func (l *local) Close() {
+	if l.pool != nil {
+		l.pool.Stop()
 	}
-	began := time.Now()
+	if l.client != nil {
+		l.client.Close()
+	}
+	if l.srv != nil {
+		l.srv.Stop()
+	}
+	if l.logFile != nil {
+		l.logFile.Close()
+	}
+}
+
+// startLocal starts the embedded server (SQLite state under f.dir, so a
+// restart continues where it stopped) and a worker polling both queues.
+func startLocal(ctx context.Context, f quickstartFlags, queues workflows.TaskQueues, stdout io.Writer) (_ *local, err error) {
+	if err := os.MkdirAll(f.dir, 0o755); err != nil {
+		return nil, err
+	}
+	l := &local{}
+	defer func() {
+		if err != nil {
+			l.Close()
+		}
+	}()
 	fmt.Fprintf(stdout, "starting the embedded Temporal server (state in %s)…\n", filepath.Join(f.dir, "temporal.db"))
-	srv, err := devserver.Start(ctx, devserver.Options{
+	l.srv, err = devserver.Start(ctx, devserver.Options{
 		DBPath: filepath.Join(f.dir, "temporal.db"), Port: f.port, UIPort: f.uiPort, NoUI: f.noUI,
 		LogFile: filepath.Join(f.dir, "temporal-server.log"),
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer srv.Stop()
-	if u := srv.UIURL(); u != "" {
-		fmt.Fprintf(stdout, "Temporal web UI: %s   frontend: %s\n", u, srv.FrontendAddr())
+	if u := l.srv.UIURL(); u != "" {
+		fmt.Fprintf(stdout, "Temporal web UI: %s   frontend: %s\n", u, l.srv.FrontendAddr())
 	}
-
-	logFile, err := os.OpenFile(filepath.Join(f.dir, "worker.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	l.logFile, err = os.OpenFile(filepath.Join(f.dir, "worker.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer logFile.Close()
-	log, err := zlog.New(logFile, "info", "json")
+	log, err := zlog.New(l.logFile, "info", "json")
 	if err != nil {
-		return err
+		return nil, err
 	}
-	c, err := client.DialContext(ctx, client.Options{HostPort: srv.FrontendAddr(), Namespace: srv.Namespace(), Logger: zlog.SDK{L: log}})
+	l.client, err = client.DialContext(ctx, client.Options{HostPort: l.srv.FrontendAddr(), Namespace: l.srv.Namespace(), Logger: zlog.SDK{L: log}})
 	if err != nil {
-		return fmt.Errorf("connect to the embedded server: %w", err)
+		return nil, fmt.Errorf("connect to the embedded server: %w", err)
 	}
-	defer c.Close()
-
 	storeURL := f.storeURL
 	if storeURL == "" {
 		abs, err := filepath.Abs(filepath.Join(f.dir, "store"))
 		if err != nil {
-			return err
+			return nil, err
 		}
 		storeURL = "file://" + abs
 	}
 	st, err := store.Open(ctx, storeURL, store.Options{CacheDir: filepath.Join(f.dir, "cache")})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	acts, err := activities.New(activities.Config{Store: st, WorkDir: filepath.Join(f.dir, "work"), Threads: f.threads, Log: log})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	// Merges are I/O bound (two at once); compute runs one at a time so ggml
 	// threads never fight over the cores.
-	p, err := pool.Start(c, pool.Config{
-		Queues:     []pool.Queue{{Name: cfg.TaskQueues.CPU, Concurrency: 2}, {Name: cfg.TaskQueues.GPU, Concurrency: 1}},
+	l.pool, err = pool.Start(l.client, pool.Config{
+		Queues:     []pool.Queue{{Name: queues.CPU, Concurrency: 2}, {Name: queues.GPU, Concurrency: 1}},
 		Activities: acts, Workflows: true,
 	})
 	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(stdout, "in-process worker polling %s and %s (store %s, %d threads; log %s)\n",
+		queues.CPU, queues.GPU, st, f.threads, l.logFile.Name())
+	return l, nil
+}
+
+func quickstart(ctx context.Context, f quickstartFlags, cfg workflows.RunConfig, stdout io.Writer) error {
+	began := time.Now()
+	l, err := startLocal(ctx, f, cfg.TaskQueues, stdout)
+	if err != nil {
 		return err
 	}
-	defer p.Stop()
-	fmt.Fprintf(stdout, "in-process worker polling %s and %s (store %s, %d threads; log %s)\n",
-		cfg.TaskQueues.CPU, cfg.TaskQueues.GPU, st, f.threads, logFile.Name())
+	defer l.Close()
+	c, srv := l.client, l.srv
 
 	id := "quickstart-" + cfg.Name
 	if d, err := c.DescribeWorkflowExecution(ctx, id, ""); err == nil &&

@@ -147,6 +147,9 @@ func followRun(ctx context.Context, c client.Client, id string, stdout io.Writer
 				continue // between two runs of the chain, or no worker yet
 			}
 			line := statusLine(s)
+			if p := activityProgress(ctx, c, id); p != "" {
+				line += " · " + p
+			}
 			if line == last {
 				continue
 			}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -77,4 +78,11 @@ func TestCommandLineErrors(t *testing.T) {
 	p := writeFile(t, "bad.yaml", "name: x\npopulation: 1\ninit: {demo: {}}\n")
 	err = run(t.Context(), []string{"start", "-f", p, "--address", "127.0.0.1:1"}, &out, &errb)
 	require.ErrorContains(t, err, "bad.yaml:2: population: must be at least 2")
+}
+
+func TestCompactDetails(t *testing.T) {
+	var v any
+	require.NoError(t, json.Unmarshal([]byte(`{"phase":"specialist","member":3,"step":40,"steps":60,"loss":1.23456,"checkpoint":"checkpoints/abcdefabcdefabcdefabcdefabcdef.bin"}`), &v))
+	require.Equal(t, "loss=1.235 member=3 phase=specialist step=40 steps=60", compactDetails(v))
+	require.Equal(t, "3", compactDetails(float64(3)))
 }

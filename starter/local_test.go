@@ -37,13 +37,14 @@ func TestCLIRunsEvolutionOnEmbeddedServerWithRealActivities(t *testing.T) {
 	addr := l.srv.FrontendAddr()
 
 	winnerPath := filepath.Join(dir, "winner.gguf")
-	config := func(name string, generations int) string {
+	config := func(name string, generations int, lineage string) string {
 		return writeFile(t, name+".yaml", `
 name: `+name+`
 seed: 5
 population: 4
 generations: `+string(rune('0'+generations))+`
 init:
+  continue_lineage: "`+lineage+`"
   demo:
     pretrain_steps: 30
     fine_tune: {steps: 15}
@@ -61,7 +62,7 @@ publish: {kind: path, path: `+winnerPath+`}
 		return out.String() + errb.String(), err
 	}
 
-	out, err := cli("start", "-f", config("itest", 2), "--watch")
+	out, err := cli("start", "-f", config("itest", 2, ""), "--watch")
 	require.NoError(t, err, out)
 	require.Contains(t, out, "run itest finished: completed 2 generations")
 	require.Regexp(t, `(?m)^\s+2\s+\d\.\d{4}\s+#\d+`, out, "a table row for generation 2")
@@ -82,9 +83,19 @@ publish: {kind: path, path: `+winnerPath+`}
 	require.NoError(t, err, out)
 	require.Contains(t, out, "winner's ancestry:")
 
-	// A second, longer run is stopped through the update and ends cleanly
-	// (its demo population comes from the store's cache).
-	out, err = cli("start", "-f", config("itest-stop", 5))
+	// A schedule continuing the lineage: created, listed, deleted.
+	out, err = cli("schedule", "create", "-f", config("itest", 2, ""), "--every", "24h", "--paused")
+	require.NoError(t, err, out)
+	require.Contains(t, out, `continuing lineage "itest"`)
+	out, err = cli("schedule", "list")
+	require.NoError(t, err, out)
+	require.Regexp(t, `itest-schedule\s+paused\s+every 24h0m0s`, out)
+	out, err = cli("schedule", "delete", "itest-schedule")
+	require.NoError(t, err, out)
+
+	// A second, longer run continues the first run's lineage (its published
+	// population) and is stopped through the update; it ends cleanly.
+	out, err = cli("start", "-f", config("itest-stop", 5, "itest"))
 	require.NoError(t, err, out)
 	out, err = cli("stop", "evo-itest-stop", "--reason", "enough for the test")
 	require.NoError(t, err, out)
@@ -94,4 +105,7 @@ publish: {kind: path, path: `+winnerPath+`}
 	require.Contains(t, out, "finished: enough for the test")
 	// The stop lands during generation 0 or 1; the run ends after that one.
 	require.NotContains(t, out, "\n    2  ", "no generation after the stop")
+	out, err = cli("status", "evo-itest-stop")
+	require.NoError(t, err, out)
+	require.Contains(t, out, "lineage itest (run itest) #", "generation 0 came from the published lineage")
 }

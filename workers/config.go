@@ -37,6 +37,7 @@ type config struct {
 	CacheLimit int64
 	WorkDir    string
 	Backend    string
+	CUDALib    string
 	Threads    int
 
 	LogLevel  string
@@ -63,6 +64,7 @@ var flagSpecs = []flagSpec{
 	{"cache-limit", "EVOMERGE_CACHE_LIMIT", "8GiB", "cache size limit (bytes, or with KiB/MiB/GiB/TiB)"},
 	{"work-dir", "EVOMERGE_WORK_DIR", "", "scratch directory (default: system temp)"},
 	{"backend", "EVOMERGE_BACKEND", "cpu", "compute backend: cpu or cuda"},
+	{"cuda-library", "EVOMERGE_CUDA_LIBRARY", "", "libggml-cuda.so for --backend cuda (see infra/build-cuda.sh)"},
 	{"threads", "EVOMERGE_THREADS", strconv.Itoa(runtime.NumCPU()), "compute threads (ggml busy-waits: at most the free cores)"},
 	{"log-level", "EVOMERGE_LOG_LEVEL", "info", "debug, info, warn or error"},
 	{"log-format", "EVOMERGE_LOG_FORMAT", "auto", "auto (console on a terminal, JSON otherwise), console or json"},
@@ -97,7 +99,7 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 	c := config{
 		Address: get("address"), Namespace: get("namespace"), APIKey: get("api-key"),
 		TLSCert: get("tls-cert"), TLSKey: get("tls-key"), TLSCA: get("tls-ca"), TLSServerName: get("tls-server-name"),
-		Store: get("store"), CacheDir: get("cache-dir"), WorkDir: get("work-dir"), Backend: get("backend"),
+		Store: get("store"), CacheDir: get("cache-dir"), WorkDir: get("work-dir"), Backend: get("backend"), CUDALib: get("cuda-library"),
 		LogLevel: get("log-level"), LogFormat: get("log-format"),
 	}
 	var err error
@@ -117,7 +119,11 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 		return c, fmt.Errorf("--threads: %q is not a positive integer", get("threads"))
 	}
 	switch c.Backend {
-	case "cpu", "cuda":
+	case "cpu":
+	case "cuda":
+		if c.CUDALib == "" {
+			return c, errors.New("--cuda-library: required with --backend cuda (build it with infra/build-cuda.sh)")
+		}
 	default:
 		return c, fmt.Errorf("--backend: %q, want cpu or cuda", c.Backend)
 	}

@@ -53,7 +53,7 @@ func run(cfg config) error {
 		return err
 	}
 	acts, err := activities.New(activities.Config{
-		Store: st, WorkDir: cfg.WorkDir, Threads: cfg.Threads, Backend: cfg.Backend, Log: log,
+		Store: st, WorkDir: cfg.WorkDir, Threads: cfg.Threads, Backend: cfg.Backend, CUDALibrary: cfg.CUDALib, Log: log,
 	})
 	if err != nil {
 		return err

@@ -38,6 +38,23 @@ type RunConfig struct {
 	Publish    *PublishTarget `json:"publish,omitempty"`
 	Budgets    Budgets        `json:"budgets,omitempty"`
 	TaskQueues TaskQueues     `json:"task_queues,omitempty"`
+	Timeouts   Timeouts       `json:"timeouts,omitempty"`
+}
+
+// Timeouts and retries of the activities. Heartbeat is how soon a dead
+// worker is noticed (every activity heartbeats well within it; a fine-tune's
+// checkpoint interval should be longer, so a retry loses at most one
+// interval). The start-to-close limits bound one attempt. Failed attempts are
+// retried with backoff (1s doubling to 1m) up to MaxAttempts; the types in
+// NonRetryableErrorTypes never are.
+type Timeouts struct {
+	Heartbeat   Duration `json:"heartbeat,omitempty"`    // default 2m
+	Init        Duration `json:"init,omitempty"`         // default 12h
+	Merge       Duration `json:"merge,omitempty"`        // default 1h
+	FineTune    Duration `json:"fine_tune,omitempty"`    // default 12h
+	Evaluate    Duration `json:"evaluate,omitempty"`     // default 2h
+	Publish     Duration `json:"publish,omitempty"`      // default 1h
+	MaxAttempts int      `json:"max_attempts,omitempty"` // default 10
 }
 
 // Selection picks parents. Scheme: tournament | roulette | truncation.
@@ -359,6 +376,19 @@ func (c RunConfig) WithDefaults() RunConfig {
 	if c.TaskQueues.GPU == "" {
 		c.TaskQueues.GPU = TaskQueueGPU
 	}
+	t := &c.Timeouts
+	for _, d := range []struct {
+		v   *Duration
+		def time.Duration
+	}{{&t.Heartbeat, 2 * time.Minute}, {&t.Init, 12 * time.Hour}, {&t.Merge, time.Hour},
+		{&t.FineTune, 12 * time.Hour}, {&t.Evaluate, 2 * time.Hour}, {&t.Publish, time.Hour}} {
+		if *d.v == 0 {
+			*d.v = Duration(d.def)
+		}
+	}
+	if t.MaxAttempts == 0 {
+		t.MaxAttempts = 10
+	}
 	if c.Publish == nil {
 		c.Publish = &PublishTarget{Kind: "store", Name: c.Name}
 	} else {
@@ -634,6 +664,21 @@ func (c RunConfig) Validate() error {
 	}
 	if c.Budgets.WallTime < 0 || c.Budgets.TrainTokens < 0 || c.Budgets.EvalItems < 0 {
 		bad("budgets", "limits must not be negative")
+	}
+	to := c.Timeouts
+	if to.Heartbeat < Duration(10*time.Second) {
+		bad("timeouts.heartbeat", "must be at least 10s, got %s", time.Duration(to.Heartbeat))
+	}
+	for _, d := range []struct {
+		field string
+		v     Duration
+	}{{"init", to.Init}, {"merge", to.Merge}, {"fine_tune", to.FineTune}, {"evaluate", to.Evaluate}, {"publish", to.Publish}} {
+		if d.v < to.Heartbeat {
+			bad("timeouts."+d.field, "must be at least timeouts.heartbeat (%s), got %s", time.Duration(to.Heartbeat), time.Duration(d.v))
+		}
+	}
+	if to.MaxAttempts < 1 || to.MaxAttempts > 1000 {
+		bad("timeouts.max_attempts", "must be between 1 and 1000, got %d", to.MaxAttempts)
 	}
 	if c.TaskQueues.CPU == "" || c.TaskQueues.GPU == "" {
 		bad("task_queues", "cpu and gpu task queue names must not be empty")

@@ -50,6 +50,8 @@ func TestBadConfigsNameTheField(t *testing.T) {
 		{"bad publish kind", `{"publish": {"kind": "ftp"}}`, "publish.kind", `unknown kind "ftp"`},
 		{"bad name", `{"name": "../etc"}`, "name", "letters, digits"},
 		{"mutation probability", `{"mutation": {"probability": 1.5}}`, "mutation.probability", "[0, 1]"},
+		{"heartbeat too short", `{"timeouts": {"heartbeat": "5s"}}`, "timeouts.heartbeat", "at least 10s"},
+		{"attempt shorter than heartbeat", `{"timeouts": {"heartbeat": "10m", "merge": "1m"}}`, "timeouts.merge", "at least timeouts.heartbeat (10m0s)"},
 		{"bad wall time", `{"budgets": {"wall_time": "soon"}}`, "", `duration "soon"`},
 	}
 	for _, tc := range cases {

@@ -197,17 +197,17 @@ func (r *run) upsertSearch(ctx workflow.Context) {
 // activityCtx sets deliberate timeouts and retries for one activity call:
 // a heartbeat timeout to notice a dead worker quickly, backoff between
 // attempts, and the non-retryable error types never retried.
-func (r *run) activityCtx(ctx workflow.Context, queue string, startToClose, heartbeat time.Duration, summary string) workflow.Context {
+func (r *run) activityCtx(ctx workflow.Context, queue string, startToClose Duration, summary string) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		TaskQueue:           queue,
-		StartToCloseTimeout: startToClose,
-		HeartbeatTimeout:    heartbeat,
+		StartToCloseTimeout: time.Duration(startToClose),
+		HeartbeatTimeout:    time.Duration(r.cfg.Timeouts.Heartbeat),
 		Summary:             summary,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval:        time.Second,
 			BackoffCoefficient:     2,
 			MaximumInterval:        time.Minute,
-			MaximumAttempts:        10,
+			MaximumAttempts:        int32(r.cfg.Timeouts.MaxAttempts),
 			NonRetryableErrorTypes: NonRetryableErrorTypes,
 		},
 	})
@@ -231,7 +231,7 @@ func (r *run) initPopulation(ctx workflow.Context) error {
 		summary += " (demo: tiny base + specialists)"
 	}
 	var out InitPopulationOutput
-	actx := r.activityCtx(ctx, cfg.TaskQueues.GPU, 12*time.Hour, 5*time.Minute, summary)
+	actx := r.activityCtx(ctx, cfg.TaskQueues.GPU, cfg.Timeouts.Init, summary)
 	if err := workflow.ExecuteActivity(actx, ActivityInitPopulation, in).Get(ctx, &out); err != nil {
 		return fmt.Errorf("creating the initial population: %w", err)
 	}
@@ -268,7 +268,7 @@ func (r *run) suite(split string) SuiteSpec {
 
 func (r *run) evaluate(ctx workflow.Context, ref ModelRef, split, label string) (EvaluateOutput, error) {
 	var out EvaluateOutput
-	actx := r.activityCtx(ctx, r.cfg.TaskQueues.GPU, 2*time.Hour, 2*time.Minute, "evaluate "+label+" on "+split)
+	actx := r.activityCtx(ctx, r.cfg.TaskQueues.GPU, r.cfg.Timeouts.Evaluate, "evaluate "+label+" on "+split)
 	err := workflow.ExecuteActivity(actx, ActivityEvaluate, EvaluateInput{Run: r.cfg.Name, Model: ref, Suite: r.suite(split), Label: label}).Get(ctx, &out)
 	if err != nil {
 		return out, err
@@ -398,7 +398,7 @@ func (r *run) generation(ctx workflow.Context) error {
 func (r *run) child(ctx workflow.Context, p ChildPlan) {
 	cfg := r.cfg
 	var m MergeOutput
-	mctx := r.activityCtx(ctx, cfg.TaskQueues.CPU, time.Hour, 2*time.Minute, "merge "+p.MergeLabel)
+	mctx := r.activityCtx(ctx, cfg.TaskQueues.CPU, cfg.Timeouts.Merge, "merge "+p.MergeLabel)
 	err := workflow.ExecuteActivity(mctx, ActivityMerge, MergeInput{Run: cfg.Name, Inputs: p.Inputs, Genome: p.Genome, Label: p.MergeLabel}).Get(ctx, &m)
 	if err != nil {
 		r.drop(ctx, p.ID, "merge failed: "+errMessage(err))
@@ -411,7 +411,7 @@ func (r *run) child(ctx workflow.Context, p ChildPlan) {
 	ref := m.Ref
 	if p.FineTune != nil {
 		var f FineTuneOutput
-		fctx := r.activityCtx(ctx, cfg.TaskQueues.GPU, 12*time.Hour, 2*time.Minute, fmt.Sprintf("fine-tune %s (#%d)", p.TuneLabel, p.ID))
+		fctx := r.activityCtx(ctx, cfg.TaskQueues.GPU, cfg.Timeouts.FineTune, fmt.Sprintf("fine-tune %s (#%d)", p.TuneLabel, p.ID))
 		err := workflow.ExecuteActivity(fctx, ActivityFineTune, FineTuneInput{Run: cfg.Name, Base: ref, Params: *p.FineTune, Label: p.TuneLabel}).Get(ctx, &f)
 		if err != nil {
 			what := "fine-tune failed: "
@@ -492,7 +492,7 @@ func (r *run) finish(ctx workflow.Context, reason string) (*RunResult, error) {
 		pop[i] = LineageMember{ID: n.ID, Ref: n.Ref, Fitness: n.Fitness}
 	}
 	var pub PublishOutput
-	pctx := r.activityCtx(ctx, cfg.TaskQueues.CPU, time.Hour, 2*time.Minute,
+	pctx := r.activityCtx(ctx, cfg.TaskQueues.CPU, cfg.Timeouts.Publish,
 		fmt.Sprintf("publish #%d to %s", winner.ID, cfg.Publish.Kind))
 	in := PublishInput{Run: cfg.Name, Model: winner.Ref, Target: *cfg.Publish, Lineage: cfg.Lineage, Population: pop, Base: st.Base}
 	if err := workflow.ExecuteActivity(pctx, ActivityPublish, in).Get(ctx, &pub); err != nil {

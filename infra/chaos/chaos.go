@@ -1,0 +1,753 @@
+package chaos
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	commonpb "go.temporal.io/api/common/v1"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/evomerge/evomerge/internal/store"
+	"github.com/evomerge/evomerge/workflows"
+)
+
+// Phases a kill can aim at.
+const (
+	PhaseFineTune = "fine-tune" // a fine-tune that has written a checkpoint
+	PhaseMerge    = "merge"
+	PhaseEvaluate = "evaluate"
+)
+
+// Options describe one run through the harness.
+type Options struct {
+	Bins Binaries
+	// Dir holds the server database, logs, worker caches and scratch space.
+	Dir string
+	// StoreURL is the artifact store every worker uses (file:// or s3://;
+	// S3 credentials come from the environment).
+	StoreURL string
+	Config   workflows.RunConfig
+	// Kills: SIGKILLs of a worker while the run goes on; the first three aim
+	// at a fine-tune past a checkpoint, a merge and an evaluation.
+	Kills int
+	// ServerRestarts: SIGKILL + restart of the server process, spread
+	// between the kills.
+	ServerRestarts int
+	// Seed drives every chaos choice (moments, order, pauses).
+	Seed uint64
+	// FastFail reports a killed worker's running activities as failed (what
+	// a node supervisor that saw the process die would do), so the retry
+	// starts at once instead of after the activity's heartbeat timeout.
+	FastFail bool
+	// Threads per worker for ggml (1 keeps results comparable).
+	Threads int
+	// Log receives progress lines (nil: discarded).
+	Log io.Writer
+	// Timeout bounds the whole run (default 30 minutes).
+	Timeout time.Duration
+}
+
+// Interrupted is one activity that was running when its worker was killed.
+type Interrupted struct {
+	Type       string `json:"type"`
+	RunID      string `json:"run_id"`
+	ActivityID string `json:"activity_id"`
+	Attempt    int32  `json:"attempt"`
+	// Elapsed: how long the killed attempt had been running.
+	Elapsed time.Duration `json:"elapsed"`
+	// Fine-tune: step reached (last heartbeat), step of the last checkpoint
+	// written before the kill, the step the next attempt resumed at, and
+	// the steps it had to redo.
+	Step        int  `json:"step,omitempty"`
+	Checkpoint  int  `json:"checkpoint,omitempty"`
+	ResumedFrom int  `json:"resumed_from,omitempty"`
+	Redone      int  `json:"redone,omitempty"`
+	Resumed     bool `json:"resumed"`
+	// Evaluate: tasks finished at the kill (their scores are cached).
+	TasksDone  int `json:"tasks_done,omitempty"`
+	TasksTotal int `json:"tasks_total,omitempty"`
+}
+
+// Kill is one SIGKILL of a worker.
+type Kill struct {
+	N       int           `json:"n"`
+	Phase   string        `json:"phase"`
+	Worker  string        `json:"worker"`
+	At      time.Duration `json:"at"`
+	Running []Interrupted `json:"running"`
+}
+
+// Report is what a harness run observed.
+type Report struct {
+	WorkflowID     string              `json:"workflow_id"`
+	Result         workflows.RunResult `json:"result"`
+	Winner         string              `json:"winner"`
+	Kills          []Kill              `json:"kills"`
+	ServerRestarts int                 `json:"server_restarts"`
+	// WorkerExits: workers that ended on their own (e.g. started while the
+	// server was down) and were restarted by the harness's supervisor.
+	WorkerExits    []string      `json:"worker_exits,omitempty"`
+	Store          store.Report  `json:"store"`
+	Elapsed        time.Duration `json:"elapsed"`
+	CheckpointStep int           `json:"checkpoint_every"`
+}
+
+// KilledDuring counts kills that interrupted a running activity of a phase.
+func (r *Report) KilledDuring(phase string) int {
+	n := 0
+	for _, k := range r.Kills {
+		for _, a := range k.Running {
+			if phaseOf(a.Type) == phase && (phase != PhaseFineTune || a.Checkpoint > 0) {
+				n++
+				break
+			}
+		}
+	}
+	return n
+}
+
+func phaseOf(activityType string) string {
+	switch activityType {
+	case workflows.ActivityFineTune:
+		return PhaseFineTune
+	case workflows.ActivityMerge:
+		return PhaseMerge
+	case workflows.ActivityEvaluate:
+		return PhaseEvaluate
+	}
+	return strings.ToLower(activityType)
+}
+
+// worker is one worker process polling some queues.
+type worker struct {
+	name, queues string
+	workflows    bool
+	p            *proc
+	starts       int
+	held         bool // being killed on purpose: the supervisor leaves it alone
+}
+
+type harness struct {
+	o       Options
+	log     io.Writer
+	srv     *server
+	workers map[string]*worker
+	c       client.Client
+	st      *store.Store
+	wid     string
+	begin   time.Time
+	rng     *rand.Rand
+	mu      sync.Mutex // guards workers' processes against the kill loop
+}
+
+func (h *harness) logf(format string, args ...any) {
+	fmt.Fprintf(h.log, "chaos %6.1fs  %s\n", time.Since(h.begin).Seconds(), fmt.Sprintf(format, args...))
+}
+
+// Run starts a server, a cpu worker and a gpu worker as processes, starts
+// the run through the starter process, applies the planned chaos, waits for
+// the run to finish and verifies the store.
+func Run(ctx context.Context, o Options) (*Report, error) {
+	if o.Timeout == 0 {
+		o.Timeout = 30 * time.Minute
+	}
+	if o.Threads == 0 {
+		o.Threads = 1
+	}
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	cfg := o.Config.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	h := &harness{o: o, log: o.Log, wid: "evo-" + cfg.Name, begin: time.Now(),
+		rng: rand.New(rand.NewPCG(o.Seed, 0x636861)), workers: map[string]*worker{}}
+	if h.log == nil {
+		h.log = io.Discard
+	}
+	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
+		return nil, err
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	h.srv = &server{bin: o.Bins.Server, db: filepath.Join(o.Dir, "temporal.db"), port: port,
+		logPath: filepath.Join(o.Dir, "server.log")}
+	if err := h.srv.start(ctx); err != nil {
+		return nil, err
+	}
+	defer func() { _ = h.srv.p.kill() }()
+	h.logf("server up at %s (pid %d)", h.srv.addr(), h.srv.p.cmd.Process.Pid)
+
+	st, err := store.Open(ctx, o.StoreURL, store.Options{CacheDir: filepath.Join(o.Dir, "harness-cache")})
+	if err != nil {
+		return nil, fmt.Errorf("chaos: open store %s: %w", o.StoreURL, err)
+	}
+	h.st = st
+
+	h.workers["cpu"] = &worker{name: "cpu", queues: cfg.TaskQueues.CPU + "=2", workflows: true}
+	h.workers["gpu"] = &worker{name: "gpu", queues: cfg.TaskQueues.GPU + "=1", workflows: false}
+	for _, name := range []string{"cpu", "gpu"} {
+		if err := h.startWorker(h.workers[name]); err != nil {
+			return nil, err
+		}
+	}
+	defer func() {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		for _, w := range h.workers {
+			w.p.stop()
+		}
+	}()
+
+	if err := h.startRun(ctx, cfg); err != nil {
+		return nil, err
+	}
+	c, err := client.DialContext(ctx, client.Options{HostPort: h.srv.addr(), Logger: quiet{}})
+	if err != nil {
+		return nil, fmt.Errorf("chaos: dial %s: %w", h.srv.addr(), err)
+	}
+	defer c.Close()
+	h.c = c
+
+	rep := &Report{WorkflowID: h.wid, CheckpointStep: cfg.Mutation.CheckpointEvery}
+	chaosCtx, stopChaos := context.WithCancel(ctx)
+	chaosDone := make(chan error, 1)
+	go func() { chaosDone <- h.chaos(chaosCtx, rep) }()
+	superDone := make(chan struct{})
+	go func() { h.supervise(chaosCtx, rep); close(superDone) }()
+
+	res, waitErr := h.wait(ctx)
+	stopChaos()
+	chaosErr := <-chaosDone
+	<-superDone
+	if waitErr != nil {
+		return rep, errors.Join(waitErr, chaosErr)
+	}
+	if chaosErr != nil && !errors.Is(chaosErr, context.Canceled) {
+		return rep, chaosErr
+	}
+	rep.Result, rep.Winner = res, res.Winner.Ref
+	rep.Elapsed = time.Since(h.begin)
+	h.logf("run finished: winner #%d %s (%s)", res.Winner.ID, res.Winner.Ref, res.StopReason)
+
+	// Workers end before the store is checked: nothing may still write.
+	h.mu.Lock()
+	for _, w := range h.workers {
+		w.p.stop()
+	}
+	h.mu.Unlock()
+	if err := h.fillResumes(rep); err != nil {
+		return rep, err
+	}
+	vr, err := st.Verify(ctx)
+	if err != nil {
+		return rep, fmt.Errorf("chaos: verify store: %w", err)
+	}
+	rep.Store = vr
+	return rep, nil
+}
+
+func (h *harness) startWorker(w *worker) error {
+	w.starts++
+	dir := filepath.Join(h.o.Dir, "worker-"+w.name)
+	args := []string{
+		"--address", h.srv.addr(), "--queues", w.queues, "--workflows=" + strconv.FormatBool(w.workflows),
+		"--store", h.o.StoreURL, "--cache-dir", filepath.Join(dir, "cache"),
+		"--work-dir", filepath.Join(dir, "work"), "--threads", strconv.Itoa(h.o.Threads),
+		"--log-format", "json", "--log-level", "info",
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "work"), 0o755); err != nil {
+		return err
+	}
+	p, err := startProc("worker "+w.name, h.o.Bins.Worker, args,
+		[]string{"EVOMERGE_HEARTBEAT_THROTTLE=200ms", "EVOMERGE_THREADS=" + strconv.Itoa(h.o.Threads)},
+		filepath.Join(h.o.Dir, "worker-"+w.name+".log"), nil)
+	if err != nil {
+		return err
+	}
+	w.p = p
+	h.logf("worker %s started (pid %d, start #%d)", w.name, p.cmd.Process.Pid, w.starts)
+	return nil
+}
+
+// startRun starts the workflow through the starter process, as a user would.
+func (h *harness) startRun(ctx context.Context, cfg workflows.RunConfig) error {
+	b, err := json.MarshalIndent(cfg, "", "  ")
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(h.o.Dir, "run.json")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		return err
+	}
+	logPath := filepath.Join(h.o.Dir, "starter.log")
+	p, err := startProc("starter", h.o.Bins.Starter,
+		[]string{"start", "-f", path, "--id", h.wid, "--address", h.srv.addr()}, nil, logPath, nil)
+	if err != nil {
+		return err
+	}
+	select {
+	case err := <-p.done:
+		if err != nil {
+			out, _ := os.ReadFile(logPath)
+			return fmt.Errorf("chaos: starter start: %v\n%s", err, out)
+		}
+	case <-ctx.Done():
+		_ = p.kill()
+		return ctx.Err()
+	}
+	h.logf("run %s started by the starter process", h.wid)
+	return nil
+}
+
+// wait polls until the run (the last of its continue-as-new chain) ends;
+// errors while the server restarts are expected and ignored.
+func (h *harness) wait(ctx context.Context) (workflows.RunResult, error) {
+	var res workflows.RunResult
+	for {
+		select {
+		case <-ctx.Done():
+			return res, fmt.Errorf("chaos: run %s did not finish: %w", h.wid, ctx.Err())
+		case <-time.After(500 * time.Millisecond):
+		}
+		d, err := h.describe(ctx)
+		if err != nil {
+			continue
+		}
+		info := d.GetWorkflowExecutionInfo()
+		switch info.GetStatus() {
+		case enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW:
+			continue
+		case enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED:
+			gctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			err := h.c.GetWorkflow(gctx, h.wid, info.GetExecution().GetRunId()).Get(gctx, &res)
+			cancel()
+			if err != nil {
+				continue
+			}
+			return res, nil
+		default:
+			gctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			err := h.c.GetWorkflow(gctx, h.wid, info.GetExecution().GetRunId()).Get(gctx, &res)
+			cancel()
+			return res, fmt.Errorf("chaos: run %s ended %s: %v", h.wid, info.GetStatus(), err)
+		}
+	}
+}
+
+func (h *harness) describe(ctx context.Context) (*workflowservice.DescribeWorkflowExecutionResponse, error) {
+	dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	return h.c.DescribeWorkflowExecution(dctx, h.wid, "")
+}
+
+// fineTuneBeat mirrors the FineTune activity's heartbeat detail.
+type fineTuneBeat struct {
+	Step       int    `json:"step"`
+	Checkpoint string `json:"checkpoint"`
+}
+
+type evalBeat struct {
+	Tasks int `json:"tasks"`
+	Total int `json:"total"`
+}
+
+func decode(p *commonpb.Payloads, v any) bool {
+	if p == nil || len(p.Payloads) == 0 {
+		return false
+	}
+	return converter.GetDefaultDataConverter().FromPayloads(p, v) == nil
+}
+
+// candidate is a running activity the chaos loop may interrupt.
+type candidate struct {
+	Interrupted
+	phase   string
+	started time.Time
+}
+
+// running lists the started activities of the current run.
+func (h *harness) running(ctx context.Context, d *workflowservice.DescribeWorkflowExecutionResponse) []candidate {
+	runID := d.GetWorkflowExecutionInfo().GetExecution().GetRunId()
+	var out []candidate
+	for _, a := range d.GetPendingActivities() {
+		if a.GetState() != enumspb.PENDING_ACTIVITY_STATE_STARTED {
+			continue
+		}
+		c := candidate{Interrupted: Interrupted{
+			Type: a.GetActivityType().GetName(), RunID: runID, ActivityID: a.GetActivityId(), Attempt: a.GetAttempt(),
+		}, phase: phaseOf(a.GetActivityType().GetName()), started: a.GetLastStartedTime().AsTime()}
+		switch c.Type {
+		case workflows.ActivityFineTune:
+			var b fineTuneBeat
+			if decode(a.GetHeartbeatDetails(), &b) {
+				c.Step = b.Step
+				if b.Checkpoint != "" {
+					c.Checkpoint = h.checkpointStep(ctx, b.Checkpoint)
+				}
+			}
+		case workflows.ActivityEvaluate:
+			var b evalBeat
+			if decode(a.GetHeartbeatDetails(), &b) {
+				c.TasksDone, c.TasksTotal = b.Tasks, b.Total
+			}
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// checkpointStep finds the step of a checkpoint through the pointers the
+// FineTune activity keeps in the store (0 when none names it).
+func (h *harness) checkpointStep(ctx context.Context, ref string) int {
+	names, err := h.st.ListNamed(ctx, "checkpoints/")
+	if err != nil {
+		return 0
+	}
+	for _, n := range names {
+		b, err := h.st.GetNamed(ctx, n)
+		if err != nil {
+			continue
+		}
+		var p fineTuneBeat
+		if json.Unmarshal(b, &p) == nil && p.Checkpoint == ref {
+			return p.Step
+		}
+	}
+	return 0
+}
+
+// chaos kills workers at seeded moments: after a drawn pause, the next
+// wanted phase that is running gets its worker killed. Until each of the
+// three phases was hit once only the missing ones are wanted.
+func (h *harness) chaos(ctx context.Context, rep *Report) error {
+	if h.o.Kills == 0 && h.o.ServerRestarts == 0 {
+		<-ctx.Done()
+		return nil
+	}
+	every := h.o.Config.WithDefaults().Mutation.CheckpointEvery
+	restartAfter := map[int]bool{}
+	for i := 1; i <= h.o.ServerRestarts; i++ {
+		restartAfter[max(1, i*h.o.Kills/(h.o.ServerRestarts+1))] = true
+	}
+	hit := map[string]bool{}
+	dead := map[string]bool{} // attempts already killed (pending until failed or timed out)
+	for n := 1; n <= h.o.Kills; n++ {
+		pause := time.Duration(500+h.rng.IntN(2500)) * time.Millisecond
+		offset := 1 + h.rng.IntN(max(1, every-1)) // steps past a checkpoint
+		evalAfter := h.rng.IntN(2)                // tasks an evaluation must have done
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(pause):
+		}
+		for {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			d, err := h.describe(ctx)
+			if err != nil {
+				time.Sleep(100 * time.Millisecond)
+				continue
+			}
+			var pick *candidate
+			cands := h.running(ctx, d)
+			for i := range cands {
+				c := &cands[i]
+				if dead[attemptKey(c.Interrupted)] {
+					continue
+				}
+				wanted := !hit[c.phase] || (hit[PhaseFineTune] && hit[PhaseMerge] && hit[PhaseEvaluate])
+				ok := false
+				switch c.phase {
+				case PhaseFineTune:
+					ok = c.Checkpoint > 0 && c.Step >= c.Checkpoint+offset
+				case PhaseMerge:
+					ok = true
+				case PhaseEvaluate:
+					ok = c.TasksDone >= evalAfter
+				}
+				if wanted && ok {
+					pick = c
+					break
+				}
+			}
+			if pick == nil {
+				time.Sleep(20 * time.Millisecond)
+				continue
+			}
+			if err := h.kill(ctx, rep, n, pick.phase, cands); err != nil {
+				return err
+			}
+			hit[pick.phase] = true
+			for _, c := range cands {
+				dead[attemptKey(c.Interrupted)] = true
+			}
+			break
+		}
+		if restartAfter[n] {
+			if err := h.restartServer(ctx); err != nil {
+				return err
+			}
+			rep.ServerRestarts++
+		}
+	}
+	<-ctx.Done()
+	return nil
+}
+
+// kill SIGKILLs the worker that runs phase's queue, records what it was
+// running, optionally fails those attempts at once, and restarts it.
+func (h *harness) kill(ctx context.Context, rep *Report, n int, phase string, cands []candidate) error {
+	name := "gpu"
+	if phase == PhaseMerge {
+		name = "cpu"
+	}
+	h.mu.Lock()
+	w := h.workers[name]
+	w.held = true
+	err := w.p.kill()
+	h.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	k := Kill{N: n, Phase: phase, Worker: name, At: now.Sub(h.begin)}
+	// What the dead worker was running and is still pending was interrupted.
+	pending := map[string]int32{}
+	if d, err := h.describe(ctx); err == nil {
+		for _, a := range d.GetPendingActivities() {
+			pending[a.GetActivityId()] = a.GetAttempt()
+		}
+	}
+	for _, c := range cands {
+		isGPU := c.Type != workflows.ActivityMerge && c.Type != workflows.ActivityPublish
+		if (name == "gpu") != isGPU {
+			continue
+		}
+		if att, ok := pending[c.ActivityID]; !ok || att != c.Attempt {
+			continue // finished just before the kill
+		}
+		c.Elapsed = now.Sub(c.started)
+		k.Running = append(k.Running, c.Interrupted)
+		if h.o.FastFail {
+			fctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			_ = h.c.CompleteActivityByID(fctx, "default", h.wid, c.RunID, c.ActivityID, nil,
+				temporal.NewApplicationError("worker killed by the chaos harness", "WorkerLost"))
+			cancel()
+		}
+	}
+	rep.Kills = append(rep.Kills, k)
+	var desc []string
+	for _, a := range k.Running {
+		desc = append(desc, describeInterrupted(a))
+	}
+	h.logf("kill #%d: SIGKILL worker %s aiming at %s; interrupted: %s", n, name, phase, strings.Join(desc, "; "))
+	time.Sleep(time.Duration(h.rng.IntN(1000)) * time.Millisecond)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	w.held = false
+	return h.startWorker(w)
+}
+
+// supervise restarts a worker that ended on its own, as systemd or
+// Kubernetes would: the worker binary exits when it cannot reach the server
+// at start, which happens when it restarts while the server is down.
+func (h *harness) supervise(ctx context.Context, rep *Report) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(500 * time.Millisecond):
+		}
+		h.mu.Lock()
+		for _, name := range []string{"cpu", "gpu"} {
+			w := h.workers[name]
+			if w.held {
+				continue
+			}
+			if done, err := w.p.exited(); done {
+				h.logf("worker %s exited on its own (%v); supervisor restarts it", name, err)
+				rep.WorkerExits = append(rep.WorkerExits, fmt.Sprintf("%s at %.1fs: %v", name, time.Since(h.begin).Seconds(), err))
+				if err := h.startWorker(w); err != nil {
+					h.logf("supervisor: %v", err)
+				}
+			}
+		}
+		h.mu.Unlock()
+	}
+}
+
+func attemptKey(a Interrupted) string {
+	return a.RunID + "/" + a.ActivityID + "/" + strconv.Itoa(int(a.Attempt))
+}
+
+func describeInterrupted(a Interrupted) string {
+	switch a.Type {
+	case workflows.ActivityFineTune:
+		return fmt.Sprintf("%s %s attempt %d at step %d (checkpoint %d)", a.Type, a.ActivityID, a.Attempt, a.Step, a.Checkpoint)
+	case workflows.ActivityEvaluate:
+		return fmt.Sprintf("%s %s attempt %d, %d/%d tasks done", a.Type, a.ActivityID, a.Attempt, a.TasksDone, a.TasksTotal)
+	}
+	return fmt.Sprintf("%s %s attempt %d, %.1fs in", a.Type, a.ActivityID, a.Attempt, a.Elapsed.Seconds())
+}
+
+func (h *harness) restartServer(ctx context.Context) error {
+	if err := h.srv.p.kill(); err != nil {
+		return err
+	}
+	h.logf("server SIGKILLed")
+	time.Sleep(time.Duration(200+h.rng.IntN(1500)) * time.Millisecond)
+	if err := h.srv.start(ctx); err != nil {
+		return err
+	}
+	h.logf("server restarted on the same database (pid %d)", h.srv.p.cmd.Process.Pid)
+	return nil
+}
+
+// fillResumes reads, from the gpu worker's log, the step each interrupted
+// fine-tune's next attempt resumed at.
+func (h *harness) fillResumes(rep *Report) error {
+	f, err := os.Open(filepath.Join(h.o.Dir, "worker-gpu.log"))
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	type line struct {
+		Message    string `json:"message"`
+		RunID      string `json:"RunID"`
+		ActivityID string `json:"ActivityID"`
+		Attempt    int32  `json:"Attempt"`
+		ResumeStep *int   `json:"resume_step"`
+	}
+	var starts []line
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		var l line
+		// A worker killed mid-write leaves a torn line: it just does not parse.
+		if json.Unmarshal(sc.Bytes(), &l) == nil && l.Message == "fine-tune" && l.ResumeStep != nil {
+			starts = append(starts, l)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("chaos: read worker-gpu.log: %w", err)
+	}
+	for ki := range rep.Kills {
+		for ai := range rep.Kills[ki].Running {
+			a := &rep.Kills[ki].Running[ai]
+			if a.Type != workflows.ActivityFineTune {
+				continue
+			}
+			best := int32(0)
+			for _, l := range starts {
+				if l.RunID == a.RunID && l.ActivityID == a.ActivityID && l.Attempt > a.Attempt && (best == 0 || l.Attempt < best) {
+					best, a.ResumedFrom, a.Resumed = l.Attempt, *l.ResumeStep, true
+				}
+			}
+			a.Redone = max(0, a.Step-a.ResumedFrom)
+		}
+	}
+	return nil
+}
+
+// Print writes the per-kill cost and the totals.
+func (r *Report) Print(w io.Writer) {
+	fmt.Fprintf(w, "run %s: winner #%d %s, %s, %.0fs\n", r.WorkflowID, r.Result.Winner.ID, r.Winner, r.Result.StopReason, r.Elapsed.Seconds())
+	fmt.Fprintf(w, "survived %d worker kills and %d server restarts\n", len(r.Kills), r.ServerRestarts)
+	for _, k := range r.Kills {
+		if len(k.Running) == 0 {
+			fmt.Fprintf(w, "  kill %2d at %6.1fs, worker %s (aimed at %s): nothing running was lost\n", k.N, k.At.Seconds(), k.Worker, k.Phase)
+		}
+		for _, a := range k.Running {
+			fmt.Fprintf(w, "  kill %2d at %6.1fs, worker %s: %s — %s\n", k.N, k.At.Seconds(), k.Worker, describeInterrupted(a), a.cost(r.CheckpointStep))
+		}
+	}
+	for _, e := range r.WorkerExits {
+		fmt.Fprintf(w, "  worker exited on its own and was restarted: %s\n", e)
+	}
+	fmt.Fprintf(w, "store: %s\n", r.Store.String())
+}
+
+func (a Interrupted) cost(every int) string {
+	switch a.Type {
+	case workflows.ActivityFineTune:
+		if !a.Resumed {
+			return "no later attempt found in the worker log"
+		}
+		return fmt.Sprintf("resumed at step %d: %d steps redone (checkpoint interval %d)", a.ResumedFrom, a.Redone, every)
+	case workflows.ActivityEvaluate:
+		return fmt.Sprintf("%.1fs of scoring redone; %d finished task scores kept in the eval cache", a.Elapsed.Seconds(), a.TasksDone)
+	}
+	return fmt.Sprintf("%.1fs redone from the start (memoised once complete)", a.Elapsed.Seconds())
+}
+
+type quiet struct{}
+
+func (quiet) Debug(string, ...any) {}
+func (quiet) Info(string, ...any)  {}
+func (quiet) Warn(string, ...any)  {}
+func (quiet) Error(string, ...any) {}
+
+// Check compares a chaos run with an uninterrupted one and lists every
+// broken promise: a different winner, too few kills or restarts, a phase
+// never hit, a fine-tune that lost more than one checkpoint interval or did
+// not resume from its last checkpoint, and any corrupt, temporary or unknown
+// object in either store.
+func Check(clean, chaos *Report, kills, restarts int) []string {
+	var p []string
+	if clean.Winner == "" || clean.Winner != chaos.Winner {
+		p = append(p, fmt.Sprintf("winners differ: uninterrupted %q, chaos %q", clean.Winner, chaos.Winner))
+	}
+	if len(chaos.Kills) < kills {
+		p = append(p, fmt.Sprintf("only %d of %d kills happened before the run ended", len(chaos.Kills), kills))
+	}
+	if chaos.ServerRestarts < restarts {
+		p = append(p, fmt.Sprintf("only %d of %d server restarts happened", chaos.ServerRestarts, restarts))
+	}
+	if kills >= 3 {
+		for _, ph := range []string{PhaseFineTune, PhaseMerge, PhaseEvaluate} {
+			if chaos.KilledDuring(ph) == 0 {
+				p = append(p, "no kill interrupted a running "+ph)
+			}
+		}
+	}
+	for _, k := range chaos.Kills {
+		for _, a := range k.Running {
+			if a.Type != workflows.ActivityFineTune {
+				continue
+			}
+			switch {
+			case !a.Resumed:
+				p = append(p, fmt.Sprintf("kill %d: fine-tune %s has no later attempt in the worker log", k.N, a.ActivityID))
+			case a.ResumedFrom < a.Checkpoint:
+				p = append(p, fmt.Sprintf("kill %d: fine-tune %s resumed at step %d although step %d was checkpointed", k.N, a.ActivityID, a.ResumedFrom, a.Checkpoint))
+			case a.Redone > chaos.CheckpointStep:
+				p = append(p, fmt.Sprintf("kill %d: fine-tune %s redid %d steps, more than one checkpoint interval (%d)", k.N, a.ActivityID, a.Redone, chaos.CheckpointStep))
+			}
+		}
+	}
+	for name, r := range map[string]*Report{"uninterrupted": clean, "chaos": chaos} {
+		if !r.Store.OK() {
+			p = append(p, name+" store: "+r.Store.String())
+		}
+	}
+	return p
+}

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -316,4 +317,37 @@ func TestConcurrentFetchesShareOneDownload(t *testing.T) {
 		wg.Wait()
 		require.NoError(t, errors.Join(errs...))
 	})
+}
+
+func TestOpenURLForImports(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	p := filepath.Join(dir, "a.gguf")
+	require.NoError(t, os.WriteFile(p, []byte("GGUF local"), 0o644))
+	for _, u := range []string{p, "file://" + p} {
+		rc, err := OpenURL(ctx, u)
+		require.NoError(t, err, u)
+		b, _ := io.ReadAll(rc)
+		rc.Close()
+		require.Equal(t, "GGUF local", string(b))
+	}
+	_, err := OpenURL(ctx, filepath.Join(dir, "missing.gguf"))
+	require.ErrorIs(t, err, ErrNotFound)
+	_, err = OpenURL(ctx, dir)
+	require.ErrorContains(t, err, "directory")
+	_, err = OpenURL(ctx, "https://example.com/a.gguf")
+	require.ErrorContains(t, err, "unsupported URL")
+
+	// An object in a bucket, outside any store layout.
+	srv := s3test.Start(t)
+	s, err := Open(ctx, srv.StoreURL("imports"), Options{CacheDir: t.TempDir()})
+	require.NoError(t, err)
+	require.NoError(t, s.b.put(ctx, "models/base.gguf", strings.NewReader("GGUF remote"), 11))
+	rc, err := OpenURL(ctx, fmt.Sprintf("s3://%s/imports/models/base.gguf?endpoint=%s", s3test.Bucket, srv.Endpoint))
+	require.NoError(t, err)
+	b, _ := io.ReadAll(rc)
+	rc.Close()
+	require.Equal(t, "GGUF remote", string(b))
+	_, err = OpenURL(ctx, fmt.Sprintf("s3://%s/imports/models/none.gguf?endpoint=%s", s3test.Bucket, srv.Endpoint))
+	require.ErrorIs(t, err, ErrNotFound)
 }

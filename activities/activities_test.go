@@ -464,3 +464,20 @@ func TestActivitiesOnS3Store(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, rep.OK(), rep.String())
 }
+
+// TestPublishToRealOllama runs only where an Ollama server is reachable
+// ($OLLAMA_HOST): the server cannot be built from the module proxy.
+func TestPublishToRealOllama(t *testing.T) {
+	host := os.Getenv("OLLAMA_HOST")
+	if host == "" {
+		t.Skip("OLLAMA_HOST is not set: no real Ollama server to publish to (the API is covered by TestPublishToOllama)")
+	}
+	f := newFixture(t)
+	p := f.tinyModel(t, 1)
+	refs := f.importModels(t, p, p)
+	var out workflows.PublishOutput
+	run(t, f.env, workflows.ActivityPublish, &out, workflows.PublishInput{
+		Run: "r", Model: refs[0], Target: workflows.PublishTarget{Kind: "ollama", Name: "evomerge-test-tiny", Host: host},
+	})
+	require.Equal(t, "ollama:evomerge-test-tiny", out.Location)
+}

@@ -124,6 +124,7 @@ func followRun(ctx context.Context, c client.Client, id string, stdout io.Writer
 	}()
 	tty := isTerminal(stdout)
 	last := ""
+	reported := 0 // generations already printed
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
@@ -145,6 +146,17 @@ func followRun(ctx context.Context, c client.Client, id string, stdout io.Writer
 			s, err := queryStatus(ctx, c, id)
 			if err != nil {
 				continue // between two runs of the chain, or no worker yet
+			}
+			if len(s.History) > reported {
+				// A generation finished: one lasting line with its numbers
+				// and the leaderboard's top.
+				if tty && last != "" {
+					fmt.Fprint(stdout, "\r\033[K")
+				}
+				for _, g := range s.History[reported:] {
+					fmt.Fprintln(stdout, generationLine(g, topOf(ctx, c, id, 3)))
+				}
+				reported, last = len(s.History), ""
 			}
 			line := statusLine(s)
 			if p := activityProgress(ctx, c, id); p != "" {
@@ -317,4 +329,20 @@ func cmdReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 	}
 	return nil
+}
+
+// topOf is the leaderboard's top n as "#12 0.7310, #9 0.7012".
+func topOf(ctx context.Context, c client.Client, id string, n int) string {
+	board, err := queryNodes(ctx, c, id, workflows.QueryLeaderboard)
+	if err != nil {
+		return ""
+	}
+	var parts []string
+	for i, m := range board {
+		if i == n {
+			break
+		}
+		parts = append(parts, fmt.Sprintf("#%d %.4f", m.ID, m.Fitness))
+	}
+	return strings.Join(parts, ", ")
 }

@@ -127,3 +127,15 @@ func uiWorkflowURL(ui, namespace, id string) string {
 	}
 	return strings.TrimRight(ui, "/") + "/namespaces/" + namespace + "/workflows/" + id
 }
+
+// generationLine is the lasting line printed when a generation ends.
+func generationLine(g workflows.GenStats, top string) string {
+	s := fmt.Sprintf("generation %d: best #%d %.4f, mean %.4f (best initial %.4f)", g.Generation, g.BestID, g.Best, g.Mean, g.BestInitial)
+	if g.Generation > 0 {
+		s += fmt.Sprintf(", %d children, %d dropped", g.Children, g.Dropped)
+	}
+	if top != "" {
+		s += "; top: " + top
+	}
+	return s
+}

@@ -86,3 +86,9 @@ func TestCompactDetails(t *testing.T) {
 	require.Equal(t, "loss=1.235 member=3 phase=specialist step=40 steps=60", compactDetails(v))
 	require.Equal(t, "3", compactDetails(float64(3)))
 }
+
+func TestGenerationLine(t *testing.T) {
+	g := workflows.GenStats{Generation: 2, Best: 0.5, BestID: 7, Mean: 0.4, BestInitial: 0.45, Children: 6, Dropped: 1}
+	require.Equal(t, "generation 2: best #7 0.5000, mean 0.4000 (best initial 0.4500), 6 children, 1 dropped; top: #7 0.5000",
+		generationLine(g, "#7 0.5000"))
+}

@@ -175,17 +175,15 @@ func (a *Activities) scratch(prefix string) (string, func(), error) {
 	return dir, func() { os.RemoveAll(dir) }, nil
 }
 
-// logger is the activity's SDK logger (our zerolog when the worker set it up).
-func logger(ctx context.Context) interface{ Info(string, ...any) } {
+// info logs through the activity's SDK logger (the worker's zerolog, with
+// workflow and activity IDs attached), or Config.Log outside an activity.
+func (a *Activities) info(ctx context.Context, msg string, keyvals ...any) {
 	if activity.IsActivity(ctx) {
-		return activity.GetLogger(ctx)
+		activity.GetLogger(ctx).Info(msg, keyvals...)
+		return
 	}
-	return nopLogger{}
+	a.cfg.Log.Info().Fields(keyvals).Msg(msg)
 }
-
-type nopLogger struct{}
-
-func (nopLogger) Info(string, ...any) {}
 
 // heartbeat records progress when running inside an activity (tests call the
 // methods directly too).

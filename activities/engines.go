@@ -122,7 +122,7 @@ func (a *Activities) demoBase(ctx context.Context, key string, cfg llm.Config, d
 			texts = append(texts, e.Prompt+e.Completion)
 		}
 	}
-	logger(ctx).Info("pretraining the demo base", "steps", d.PretrainSteps, "texts", len(texts))
+	a.info(ctx, "pretraining the demo base", "steps", d.PretrainSteps, "texts", len(texts))
 	m, _, err := train.Pretrain(ctx, cfg, texts,
 		train.Config{Steps: d.PretrainSteps, LR: d.PretrainLR, Seed: seed},
 		a.llmOptions(), func(p train.Progress) {

@@ -72,7 +72,7 @@ func (a *Activities) Evaluate(ctx context.Context, in workflows.EvaluateInput) (
 			out.Items += t.N // only work done counts against the budget
 		}
 	}
-	logger(ctx).Info("evaluated", "label", in.Label, "model", in.Model, "fitness", out.Fitness, "cached", out.Cached)
+	a.info(ctx, "evaluated", "label", in.Label, "model", in.Model, "fitness", out.Fitness, "cached", out.Cached)
 	return out, nil
 }
 

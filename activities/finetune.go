@@ -115,7 +115,7 @@ func (a *Activities) fineTune(ctx context.Context, in workflows.FineTuneInput, r
 				defer ck.Close()
 				resumePath = ck.Path
 			} else {
-				logger(ctx).Info("checkpoint unavailable, starting over", "checkpoint", resume.Checkpoint, "error", err)
+				a.info(ctx, "checkpoint unavailable, starting over", "checkpoint", resume.Checkpoint, "error", err)
 				resume = fineTuneBeat{}
 			}
 		}
@@ -166,7 +166,7 @@ func (a *Activities) fineTune(ctx context.Context, in workflows.FineTuneInput, r
 	if err := os.MkdirAll(job.CheckpointDir, 0o755); err != nil {
 		return out, err
 	}
-	logger(ctx).Info("fine-tune", "label", in.Label, "base", in.Base, "resume_step", resume.Step)
+	a.info(ctx, "fine-tune", "label", in.Label, "base", in.Base, "resume_step", resume.Step)
 	child, res, err := train.Run(ctx, job)
 	if err != nil {
 		switch {

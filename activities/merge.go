@@ -60,7 +60,7 @@ func (a *Activities) Merge(ctx context.Context, in workflows.MergeInput) (workfl
 	}
 	defer cleanup()
 	dst := filepath.Join(dir, "child.gguf")
-	logger(ctx).Info("merge", "label", in.Label, "method", spec.Method, "inputs", len(in.Inputs))
+	a.info(ctx, "merge", "label", in.Label, "method", spec.Method, "inputs", len(in.Inputs))
 	res, err := merge.Merge(ctx, paths, dst, spec, merge.Options{
 		Parallelism: a.cfg.Threads,
 		Progress: func(done, total int) {

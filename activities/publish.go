@@ -77,7 +77,7 @@ func (a *Activities) Publish(ctx context.Context, in workflows.PublishInput) (wo
 			return out, fmt.Errorf("record lineage %s: %w", in.Lineage, err)
 		}
 	}
-	logger(ctx).Info("published", "model", in.Model, "location", out.Location)
+	a.info(ctx, "published", "model", in.Model, "location", out.Location)
 	return out, nil
 }
 

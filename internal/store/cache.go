@@ -135,11 +135,14 @@ func (c *cache) drop(key string) {
 func (c *cache) added(key string, size int64, verified bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	pins := 1
 	if e, ok := c.entries[key]; ok {
+		// Replaced in place: readers holding the old entry keep their pins.
 		c.total -= e.size
+		pins += e.pins
 	}
 	c.clock++
-	c.entries[key] = &cacheEntry{size: size, lastUse: c.clock, pins: 1, verified: verified}
+	c.entries[key] = &cacheEntry{size: size, lastUse: c.clock, pins: pins, verified: verified}
 	c.total += size
 	c.evictLocked()
 }

@@ -293,3 +293,23 @@ func TestEvolutionUpsertsSearchAttributes(t *testing.T) {
 	require.Equal(t, int64(1), last[SearchAttrGeneration])
 	require.InDelta(t, out.result.History[1].Best, last[SearchAttrBestFitness], 1e-12)
 }
+
+func TestEvolutionStopsCleanlyAtABudget(t *testing.T) {
+	cfg := testConfig()
+	cfg.Generations = 10
+	// Generation 0 evaluates 6 models × 4 tasks × 32 items = 768 items; one
+	// generation of 4 children adds 512, so the budget is reached after it.
+	cfg.Budgets.EvalItems = 1000
+	w := newFakeWorld()
+	out := runToEnd(t, cfg, w, nil)
+	require.Equal(t, "evaluation budget 1000 items reached (1280 used)", out.result.StopReason)
+	require.Len(t, out.result.History, 2)
+	require.Equal(t, 1, w.count(ActivityPublish), "the best model is published when a budget ends the run")
+
+	cfg.Budgets = Budgets{TrainTokens: 1}
+	p := 1.0
+	cfg.Mutation.Probability = &p
+	out = runToEnd(t, cfg, newFakeWorld(), nil)
+	require.Contains(t, out.result.StopReason, "training-token budget 1 reached")
+	require.Len(t, out.result.History, 2)
+}

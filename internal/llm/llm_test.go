@@ -2,8 +2,8 @@ package llm
 
 import (
 	"bytes"
-	"fmt"
 	"context"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"

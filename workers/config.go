@@ -64,7 +64,7 @@ var flagSpecs = []flagSpec{
 	{"cache-limit", "EVOMERGE_CACHE_LIMIT", "8GiB", "cache size limit (bytes, or with KiB/MiB/GiB/TiB)"},
 	{"work-dir", "EVOMERGE_WORK_DIR", "", "scratch directory (default: system temp)"},
 	{"backend", "EVOMERGE_BACKEND", "cpu", "compute backend: cpu or cuda"},
-	{"cuda-library", "EVOMERGE_CUDA_LIBRARY", "", "libggml-cuda.so for --backend cuda (see infra/build-cuda.sh)"},
+	{"cuda-library", "EVOMERGE_CUDA_LIB", "", "libggml-cuda.so for --backend cuda (see infra/build-cuda.sh)"},
 	{"threads", "EVOMERGE_THREADS", strconv.Itoa(runtime.NumCPU()), "compute threads (ggml busy-waits: at most the free cores)"},
 	{"log-level", "EVOMERGE_LOG_LEVEL", "info", "debug, info, warn or error"},
 	{"log-format", "EVOMERGE_LOG_FORMAT", "auto", "auto (console on a terminal, JSON otherwise), console or json"},

@@ -94,11 +94,14 @@ type Kill struct {
 
 // Report is what a harness run observed.
 type Report struct {
-	WorkflowID     string              `json:"workflow_id"`
-	Result         workflows.RunResult `json:"result"`
-	Winner         string              `json:"winner"`
-	Kills          []Kill              `json:"kills"`
-	ServerRestarts int                 `json:"server_restarts"`
+	WorkflowID string              `json:"workflow_id"`
+	Result     workflows.RunResult `json:"result"`
+	Winner     string              `json:"winner"`
+	// Lineage: every model the run made ("#id gen N ref fitness status"),
+	// so two runs are compared child by child, not only by their winner.
+	Lineage        []string `json:"lineage"`
+	Kills          []Kill   `json:"kills"`
+	ServerRestarts int      `json:"server_restarts"`
 	// WorkerExits: workers that ended on their own (e.g. started while the
 	// server was down) and were restarted by the harness's supervisor.
 	WorkerExits    []string      `json:"worker_exits,omitempty"`
@@ -233,7 +236,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	superDone := make(chan struct{})
 	go func() { h.supervise(chaosCtx, rep); close(superDone) }()
 
-	res, waitErr := h.wait(ctx)
+	res, runID, waitErr := h.wait(ctx)
 	stopChaos()
 	chaosErr := <-chaosDone
 	<-superDone
@@ -246,6 +249,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	rep.Result, rep.Winner = res, res.Winner.Ref
 	rep.Elapsed = time.Since(h.begin)
 	h.logf("run finished: winner #%d %s (%s)", res.Winner.ID, res.Winner.Ref, res.StopReason)
+	if rep.Lineage, err = h.lineage(ctx, runID); err != nil {
+		return rep, err
+	}
 
 	// Workers end before the store is checked: nothing may still write.
 	h.mu.Lock()
@@ -304,8 +310,8 @@ func (h *harness) startRun(ctx context.Context, cfg workflows.RunConfig) error {
 		return err
 	}
 	select {
-	case err := <-p.done:
-		if err != nil {
+	case <-p.done:
+		if err := p.err; err != nil {
 			out, _ := os.ReadFile(logPath)
 			return fmt.Errorf("chaos: starter start: %v\n%s", err, out)
 		}
@@ -319,12 +325,12 @@ func (h *harness) startRun(ctx context.Context, cfg workflows.RunConfig) error {
 
 // wait polls until the run (the last of its continue-as-new chain) ends;
 // errors while the server restarts are expected and ignored.
-func (h *harness) wait(ctx context.Context) (workflows.RunResult, error) {
+func (h *harness) wait(ctx context.Context) (workflows.RunResult, string, error) {
 	var res workflows.RunResult
 	for {
 		select {
 		case <-ctx.Done():
-			return res, fmt.Errorf("chaos: run %s did not finish: %w", h.wid, ctx.Err())
+			return res, "", fmt.Errorf("chaos: run %s did not finish: %w", h.wid, ctx.Err())
 		case <-time.After(500 * time.Millisecond):
 		}
 		d, err := h.describe(ctx)
@@ -342,14 +348,40 @@ func (h *harness) wait(ctx context.Context) (workflows.RunResult, error) {
 			if err != nil {
 				continue
 			}
-			return res, nil
+			return res, info.GetExecution().GetRunId(), nil
 		default:
 			gctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 			err := h.c.GetWorkflow(gctx, h.wid, info.GetExecution().GetRunId()).Get(gctx, &res)
 			cancel()
-			return res, fmt.Errorf("chaos: run %s ended %s: %v", h.wid, info.GetStatus(), err)
+			return res, "", fmt.Errorf("chaos: run %s ended %s: %v", h.wid, info.GetStatus(), err)
 		}
 	}
+}
+
+// lineage asks the finished run (through the cpu worker) for every node.
+func (h *harness) lineage(ctx context.Context, runID string) ([]string, error) {
+	var nodes []workflows.Node
+	var err error
+	for try := 0; try < 20; try++ {
+		qctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+		var v converter.EncodedValue
+		if v, err = h.c.QueryWorkflow(qctx, h.wid, runID, workflows.QueryLineage); err == nil {
+			err = v.Get(&nodes)
+		}
+		cancel()
+		if err == nil {
+			break
+		}
+		time.Sleep(time.Second)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("chaos: query lineage of %s: %w", h.wid, err)
+	}
+	out := make([]string, len(nodes))
+	for i, n := range nodes {
+		out[i] = fmt.Sprintf("#%d gen %d %s fitness %v %s", n.ID, n.Generation, n.Ref, n.Fitness, n.Status)
+	}
+	return out, nil
 }
 
 func (h *harness) describe(ctx context.Context) (*workflowservice.DescribeWorkflowExecutionResponse, error) {
@@ -671,6 +703,9 @@ func (h *harness) fillResumes(rep *Report) error {
 // Print writes the per-kill cost and the totals.
 func (r *Report) Print(w io.Writer) {
 	fmt.Fprintf(w, "run %s: winner #%d %s, %s, %.0fs\n", r.WorkflowID, r.Result.Winner.ID, r.Winner, r.Result.StopReason, r.Elapsed.Seconds())
+	for _, l := range r.Lineage {
+		fmt.Fprintf(w, "  %s\n", l)
+	}
 	fmt.Fprintf(w, "survived %d worker kills and %d server restarts\n", len(r.Kills), r.ServerRestarts)
 	for _, k := range r.Kills {
 		if len(k.Running) == 0 {
@@ -715,6 +750,10 @@ func Check(clean, chaos *Report, kills, restarts int) []string {
 	var p []string
 	if clean.Winner == "" || clean.Winner != chaos.Winner {
 		p = append(p, fmt.Sprintf("winners differ: uninterrupted %q, chaos %q", clean.Winner, chaos.Winner))
+	}
+	if len(clean.Lineage) == 0 || strings.Join(clean.Lineage, "\n") != strings.Join(chaos.Lineage, "\n") {
+		p = append(p, fmt.Sprintf("lineages differ:\n    uninterrupted %s\n    chaos         %s",
+			strings.Join(clean.Lineage, "\n                  "), strings.Join(chaos.Lineage, "\n                  ")))
 	}
 	if len(chaos.Kills) < kills {
 		p = append(p, fmt.Sprintf("only %d of %d kills happened before the run ended", len(chaos.Kills), kills))

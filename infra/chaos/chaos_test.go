@@ -112,7 +112,7 @@ func TestChaosShort(t *testing.T) {
 	}
 	o = base
 	o.Dir, o.StoreURL = t.TempDir(), s3.StoreURL("chaos")
-	o.Kills, o.ServerRestarts, o.Seed, o.FastFail = 3, 1, 7, true
+	o.Kills, o.ServerRestarts, o.Seed = 3, 1, 7
 	rep, err := Run(context.Background(), o)
 	if rep != nil {
 		var b strings.Builder
@@ -132,8 +132,8 @@ func TestChaosShort(t *testing.T) {
 // different winner, a fine-tune that lost a checkpoint, and a dirty store.
 func TestCheckCatchesBrokenPromises(t *testing.T) {
 	ok := func() (*Report, *Report) {
-		clean := &Report{Winner: "sha256:aa", CheckpointStep: 4}
-		ch := &Report{Winner: "sha256:aa", CheckpointStep: 4, ServerRestarts: 1, Kills: []Kill{
+		clean := &Report{Winner: "sha256:aa", CheckpointStep: 4, Lineage: []string{"#0 a", "#1 b"}}
+		ch := &Report{Winner: "sha256:aa", CheckpointStep: 4, Lineage: []string{"#0 a", "#1 b"}, ServerRestarts: 1, Kills: []Kill{
 			{N: 1, Running: []Interrupted{{Type: workflows.ActivityFineTune, ActivityID: "9", Step: 10, Checkpoint: 8, ResumedFrom: 8, Redone: 2, Resumed: true}}},
 			{N: 2, Running: []Interrupted{{Type: workflows.ActivityMerge, ActivityID: "10"}}},
 			{N: 3, Running: []Interrupted{{Type: workflows.ActivityEvaluate, ActivityID: "11"}}},
@@ -157,6 +157,7 @@ func TestCheckCatchesBrokenPromises(t *testing.T) {
 		"running fine-tune":     func(_, ch *Report) { ch.Kills[0].Running[0].Checkpoint = 0 },
 		"running evaluate":      func(_, ch *Report) { ch.Kills[2].Running[0].Type = workflows.ActivityPublish },
 		"winners differ: unint": func(clean, _ *Report) { clean.Winner = "" },
+		"lineages differ":       func(_, ch *Report) { ch.Lineage[1] = "#1 c" },
 	}
 	for want, breakIt := range cases {
 		clean, ch := ok()

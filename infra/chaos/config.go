@@ -1,6 +1,10 @@
 package chaos
 
-import "github.com/evomerge/evomerge/workflows"
+import (
+	"time"
+
+	"github.com/evomerge/evomerge/workflows"
+)
 
 // SmallConfig is a short demo run sized for the harness: a tiny pretrained
 // base with specialists, every child fine-tuned long enough to write several
@@ -28,5 +32,8 @@ func SmallConfig(name string, seed uint64, generations, steps int) workflows.Run
 			FineTune: workflows.FineTuneParams{Method: "full", LR: 2e-3, Steps: 8},
 		}},
 		Publish: &workflows.PublishTarget{Kind: "store", Name: name},
+		// The shortest heartbeat timeout the config allows, so a killed
+		// worker's activity is retried within seconds.
+		Timeouts: workflows.Timeouts{Heartbeat: workflows.Duration(10 * time.Second)},
 	}
 }

@@ -69,11 +69,14 @@ func moduleRoot(ctx context.Context) (string, error) {
 type proc struct {
 	name string
 	cmd  *exec.Cmd
-	done chan error
+	done chan struct{} // closed once the process has ended
+	err  error         // its exit status, valid after done
 	log  *os.File
 }
 
-func startProc(name, bin string, args, env []string, logPath string, stdout io.Writer) (*proc, error) {
+// startProc starts bin with its output appended to logPath; stdout, when
+// given, also receives the standard output and is closed when it ends.
+func startProc(name, bin string, args, env []string, logPath string, stdout io.WriteCloser) (*proc, error) {
 	lf, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return nil, err
@@ -91,8 +94,15 @@ func startProc(name, bin string, args, env []string, logPath string, stdout io.W
 		lf.Close()
 		return nil, fmt.Errorf("chaos: start %s: %w", name, err)
 	}
-	p := &proc{name: name, cmd: cmd, done: make(chan error, 1), log: lf}
-	go func() { p.done <- cmd.Wait(); lf.Close() }()
+	p := &proc{name: name, cmd: cmd, done: make(chan struct{}), log: lf}
+	go func() {
+		p.err = cmd.Wait()
+		lf.Close()
+		if c, ok := stdout.(io.Closer); ok {
+			c.Close()
+		}
+		close(p.done)
+	}()
 	return p, nil
 }
 
@@ -126,9 +136,8 @@ func (p *proc) stop() {
 // exited reports whether the process has ended (and why).
 func (p *proc) exited() (bool, error) {
 	select {
-	case err := <-p.done:
-		p.done <- err
-		return true, err
+	case <-p.done:
+		return true, p.err
 	default:
 		return false, nil
 	}
@@ -164,7 +173,6 @@ func (s *server) start(ctx context.Context) error {
 		}
 		io.Copy(io.Discard, pr)
 	}()
-	go func() { err := <-p.done; pw.Close(); p.done <- err }()
 	select {
 	case <-ready:
 		s.p = p

@@ -27,7 +27,7 @@ func main() {
 	gens := flag.Int("generations", 2, "generations of the run")
 	steps := flag.Int("steps", 24, "fine-tune steps per child (at least; up to 1.5x)")
 	storeKind := flag.String("store", "s3", "s3 (versitygw on loopback) or file")
-	fastFail := flag.Bool("fast-fail", true, "fail a killed worker's attempts at once instead of waiting out heartbeat timeouts")
+	fastFail := flag.Bool("fast-fail", false, "fail a killed worker's attempts at once instead of waiting out heartbeat timeouts")
 	dir := flag.String("dir", "", "work directory (default: a new temp dir, removed on success)")
 	binDir := flag.String("bin", "", "use server, worker and starter binaries already built in this directory")
 	timeout := flag.Duration("timeout", 45*time.Minute, "limit for each run")

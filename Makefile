@@ -48,3 +48,12 @@ bench-merge: python-deps
 # Training tokens/s of the engine beside a PyTorch CPU reference of the same model, batch and threads.
 bench-train: python-deps
 	$(GO) run ./bench/train
+
+# Durability proof (issue 7): server, a cpu and a gpu worker, versitygw (S3) and the starter as separate
+# processes; an uninterrupted run, then the same config and seed while workers are SIGKILLed 10 times (during a
+# fine-tune past a checkpoint, a merge, an evaluation) and the server is SIGKILLed and restarted twice. Fails
+# unless winners and whole lineages match byte for byte and the store verifies. CI's short version:
+# EVOMERGE_CHAOS=1 go test ./infra/chaos/
+CHAOS_FLAGS ?= -kills 10 -restarts 2
+chaos:
+	$(GO) run ./infra/chaos/cmd/chaos $(CHAOS_FLAGS)

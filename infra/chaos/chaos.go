@@ -1,7 +1,6 @@
 package chaos
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -71,8 +70,9 @@ type Interrupted struct {
 	// Elapsed: how long the killed attempt had been running.
 	Elapsed time.Duration `json:"elapsed"`
 	// Fine-tune: step reached (last heartbeat), step of the last checkpoint
-	// written before the kill, the step the next attempt resumed at, and
-	// the steps it had to redo.
+	// written before the kill, the steps past it that were lost, and, when
+	// the next attempt was the one that completed, the step it resumed at
+	// (FineTuneOutput.ResumedFrom).
 	Step        int  `json:"step,omitempty"`
 	Checkpoint  int  `json:"checkpoint,omitempty"`
 	ResumedFrom int  `json:"resumed_from,omitempty"`
@@ -155,7 +155,10 @@ type harness struct {
 	wid     string
 	begin   time.Time
 	rng     *rand.Rand
-	mu      sync.Mutex // guards workers' processes against the kill loop
+	// dead: attempts a kill already ended; they stay pending until their
+	// heartbeat times out and must not be counted (or aimed at) again.
+	dead map[string]bool
+	mu   sync.Mutex // guards workers' processes against the kill loop
 }
 
 func (h *harness) logf(format string, args ...any) {
@@ -179,7 +182,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, err
 	}
 	h := &harness{o: o, log: o.Log, wid: "evo-" + cfg.Name, begin: time.Now(),
-		rng: rand.New(rand.NewPCG(o.Seed, 0x636861)), workers: map[string]*worker{}}
+		rng: rand.New(rand.NewPCG(o.Seed, 0x636861)), workers: map[string]*worker{}, dead: map[string]bool{}}
 	if h.log == nil {
 		h.log = io.Discard
 	}
@@ -259,7 +262,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		w.p.stop()
 	}
 	h.mu.Unlock()
-	if err := h.fillResumes(rep); err != nil {
+	if err := h.fillResumes(ctx, rep); err != nil {
 		return rep, err
 	}
 	vr, err := st.Verify(ctx)
@@ -426,10 +429,13 @@ func (h *harness) running(ctx context.Context, d *workflowservice.DescribeWorkfl
 		c := candidate{Interrupted: Interrupted{
 			Type: a.GetActivityType().GetName(), RunID: runID, ActivityID: a.GetActivityId(), Attempt: a.GetAttempt(),
 		}, phase: phaseOf(a.GetActivityType().GetName()), started: a.GetLastStartedTime().AsTime()}
+		// Heartbeat details outlive an attempt: only a heartbeat since this
+		// attempt started says where this attempt is.
+		fresh := a.GetLastHeartbeatTime().AsTime().After(a.GetLastStartedTime().AsTime())
 		switch c.Type {
 		case workflows.ActivityFineTune:
 			var b fineTuneBeat
-			if decode(a.GetHeartbeatDetails(), &b) {
+			if fresh && decode(a.GetHeartbeatDetails(), &b) {
 				c.Step = b.Step
 				if b.Checkpoint != "" {
 					c.Checkpoint = h.checkpointStep(ctx, b.Checkpoint)
@@ -437,7 +443,7 @@ func (h *harness) running(ctx context.Context, d *workflowservice.DescribeWorkfl
 			}
 		case workflows.ActivityEvaluate:
 			var b evalBeat
-			if decode(a.GetHeartbeatDetails(), &b) {
+			if fresh && decode(a.GetHeartbeatDetails(), &b) {
 				c.TasksDone, c.TasksTotal = b.Tasks, b.Total
 			}
 		}
@@ -480,7 +486,6 @@ func (h *harness) chaos(ctx context.Context, rep *Report) error {
 		restartAfter[max(1, i*h.o.Kills/(h.o.ServerRestarts+1))] = true
 	}
 	hit := map[string]bool{}
-	dead := map[string]bool{} // attempts already killed (pending until failed or timed out)
 	for n := 1; n <= h.o.Kills; n++ {
 		pause := time.Duration(500+h.rng.IntN(2500)) * time.Millisecond
 		offset := 1 + h.rng.IntN(max(1, every-1)) // steps past a checkpoint
@@ -503,7 +508,7 @@ func (h *harness) chaos(ctx context.Context, rep *Report) error {
 			cands := h.running(ctx, d)
 			for i := range cands {
 				c := &cands[i]
-				if dead[attemptKey(c.Interrupted)] {
+				if h.dead[attemptKey(c.Interrupted)] {
 					continue
 				}
 				wanted := !hit[c.phase] || (hit[PhaseFineTune] && hit[PhaseMerge] && hit[PhaseEvaluate])
@@ -529,9 +534,6 @@ func (h *harness) chaos(ctx context.Context, rep *Report) error {
 				return err
 			}
 			hit[pick.phase] = true
-			for _, c := range cands {
-				dead[attemptKey(c.Interrupted)] = true
-			}
 			break
 		}
 		if restartAfter[n] {
@@ -577,6 +579,10 @@ func (h *harness) kill(ctx context.Context, rep *Report, n int, phase string, ca
 		if att, ok := pending[c.ActivityID]; !ok || att != c.Attempt {
 			continue // finished just before the kill
 		}
+		if h.dead[attemptKey(c.Interrupted)] {
+			continue // a previous kill's victim, not yet timed out
+		}
+		h.dead[attemptKey(c.Interrupted)] = true
 		c.Elapsed = now.Sub(c.started)
 		k.Running = append(k.Running, c.Interrupted)
 		if h.o.FastFail {
@@ -654,47 +660,53 @@ func (h *harness) restartServer(ctx context.Context) error {
 	return nil
 }
 
-// fillResumes reads, from the gpu worker's log, the step each interrupted
-// fine-tune's next attempt resumed at.
-func (h *harness) fillResumes(rep *Report) error {
-	f, err := os.Open(filepath.Join(h.o.Dir, "worker-gpu.log"))
-	if err != nil {
-		return err
+// fillResumes reads, from each run's history, the step the final attempt
+// of every interrupted fine-tune resumed at (the trainer's own number), and
+// counts the steps each kill lost: progress at the kill past the last
+// checkpoint written before it.
+func (h *harness) fillResumes(ctx context.Context, rep *Report) error {
+	type final struct {
+		attempt int32
+		out     workflows.FineTuneOutput
 	}
-	defer f.Close()
-	type line struct {
-		Message    string `json:"message"`
-		RunID      string `json:"RunID"`
-		ActivityID string `json:"ActivityID"`
-		Attempt    int32  `json:"Attempt"`
-		ResumeStep *int   `json:"resume_step"`
-	}
-	var starts []line
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		var l line
-		// A worker killed mid-write leaves a torn line: it just does not parse.
-		if json.Unmarshal(sc.Bytes(), &l) == nil && l.Message == "fine-tune" && l.ResumeStep != nil {
-			starts = append(starts, l)
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("chaos: read worker-gpu.log: %w", err)
-	}
+	finals := map[string]final{} // runID/activityID
+	read := map[string]bool{}
 	for ki := range rep.Kills {
 		for ai := range rep.Kills[ki].Running {
 			a := &rep.Kills[ki].Running[ai]
 			if a.Type != workflows.ActivityFineTune {
 				continue
 			}
-			best := int32(0)
-			for _, l := range starts {
-				if l.RunID == a.RunID && l.ActivityID == a.ActivityID && l.Attempt > a.Attempt && (best == 0 || l.Attempt < best) {
-					best, a.ResumedFrom, a.Resumed = l.Attempt, *l.ResumeStep, true
+			a.Redone = max(0, a.Step-a.Checkpoint)
+			if !read[a.RunID] {
+				read[a.RunID] = true
+				sched := map[int64]string{}
+				attempt := map[int64]int32{}
+				it := h.c.GetWorkflowHistory(ctx, h.wid, a.RunID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+				for it.HasNext() {
+					ev, err := it.Next()
+					if err != nil {
+						return fmt.Errorf("chaos: history of %s/%s: %w", h.wid, a.RunID, err)
+					}
+					if at := ev.GetActivityTaskScheduledEventAttributes(); at != nil && at.GetActivityType().GetName() == workflows.ActivityFineTune {
+						sched[ev.GetEventId()] = at.GetActivityId()
+					}
+					if at := ev.GetActivityTaskStartedEventAttributes(); at != nil {
+						attempt[at.GetScheduledEventId()] = at.GetAttempt()
+					}
+					if at := ev.GetActivityTaskCompletedEventAttributes(); at != nil {
+						id, ok := sched[at.GetScheduledEventId()]
+						var out workflows.FineTuneOutput
+						if ok && decode(at.GetResult(), &out) {
+							finals[a.RunID+"/"+id] = final{attempt[at.GetScheduledEventId()], out}
+						}
+					}
 				}
 			}
-			a.Redone = max(0, a.Step-a.ResumedFrom)
+			f, ok := finals[a.RunID+"/"+a.ActivityID]
+			if ok && f.attempt == a.Attempt+1 {
+				a.ResumedFrom, a.Resumed = f.out.ResumedFrom, true
+			}
 		}
 	}
 	return nil
@@ -724,10 +736,11 @@ func (r *Report) Print(w io.Writer) {
 func (a Interrupted) cost(every int) string {
 	switch a.Type {
 	case workflows.ActivityFineTune:
+		lost := fmt.Sprintf("%d steps past the last checkpoint lost and redone (checkpoint interval %d)", a.Redone, every)
 		if !a.Resumed {
-			return "no later attempt found in the worker log"
+			return lost + "; killed again before it finished"
 		}
-		return fmt.Sprintf("resumed at step %d: %d steps redone (checkpoint interval %d)", a.ResumedFrom, a.Redone, every)
+		return fmt.Sprintf("%s; the next attempt resumed at step %d", lost, a.ResumedFrom)
 	case workflows.ActivityEvaluate:
 		return fmt.Sprintf("%.1fs of scoring redone; %d finished task scores kept in the eval cache", a.Elapsed.Seconds(), a.TasksDone)
 	}
@@ -774,9 +787,7 @@ func Check(clean, chaos *Report, kills, restarts int) []string {
 				continue
 			}
 			switch {
-			case !a.Resumed:
-				p = append(p, fmt.Sprintf("kill %d: fine-tune %s has no later attempt in the worker log", k.N, a.ActivityID))
-			case a.ResumedFrom < a.Checkpoint:
+			case a.Resumed && a.ResumedFrom < a.Checkpoint:
 				p = append(p, fmt.Sprintf("kill %d: fine-tune %s resumed at step %d although step %d was checkpointed", k.N, a.ActivityID, a.ResumedFrom, a.Checkpoint))
 			case a.Redone > chaos.CheckpointStep:
 				p = append(p, fmt.Sprintf("kill %d: fine-tune %s redid %d steps, more than one checkpoint interval (%d)", k.N, a.ActivityID, a.Redone, chaos.CheckpointStep))

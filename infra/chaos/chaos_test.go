@@ -150,7 +150,6 @@ func TestCheckCatchesBrokenPromises(t *testing.T) {
 		"server restarts":       func(_, ch *Report) { ch.ServerRestarts = 0 },
 		"resumed at step 0":     func(_, ch *Report) { ch.Kills[0].Running[0].ResumedFrom = 0 },
 		"more than one":         func(_, ch *Report) { ch.Kills[0].Running[0].Redone = 5 },
-		"no later attempt":      func(_, ch *Report) { ch.Kills[0].Running[0].Resumed = false },
 		"running merge":         func(_, ch *Report) { ch.Kills[1].Running = nil },
 		"chaos store":           func(_, ch *Report) { ch.Store.Temporary = []string{"models/.tmp-x"} },
 		"uninterrupted store":   func(clean, _ *Report) { clean.Store.Corrupt = []string{"models/ab.gguf"} },

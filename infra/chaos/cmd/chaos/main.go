@@ -24,7 +24,7 @@ func main() {
 	restarts := flag.Int("restarts", 2, "server restarts during the chaos run")
 	seed := flag.Uint64("seed", 7, "seed of the chaos (kill moments); the run's own seed is -run-seed")
 	runSeed := flag.Uint64("run-seed", 42, "the evolution run's seed")
-	gens := flag.Int("generations", 2, "generations of the run")
+	gens := flag.Int("generations", 3, "generations of the run")
 	steps := flag.Int("steps", 24, "fine-tune steps per child (at least; up to 1.5x)")
 	storeKind := flag.String("store", "s3", "s3 (versitygw on loopback) or file")
 	fastFail := flag.Bool("fast-fail", false, "fail a killed worker's attempts at once instead of waiting out heartbeat timeouts")
@@ -100,7 +100,7 @@ func run(kills, restarts int, seed, runSeed uint64, gens, steps int, storeKind s
 	if len(problems) > 0 {
 		return fmt.Errorf("durability not proven (logs in %s):\n  %s", dir, strings.Join(problems, "\n  "))
 	}
-	fmt.Println("chaos: PASS — same winner, store verified, every kill cost at most one checkpoint interval")
+	fmt.Println("chaos: PASS — same winner and lineage, store verified, every kill cost at most one checkpoint interval")
 	if !keep {
 		os.RemoveAll(dir)
 	}

@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -39,7 +38,9 @@ func cmdQuickstart(ctx context.Context, args []string, stdout, stderr io.Writer)
 	fs.IntVar(&f.port, "port", devserver.DefaultPort, "Temporal frontend port")
 	fs.IntVar(&f.uiPort, "ui-port", devserver.DefaultUIPort, "web UI port")
 	fs.BoolVar(&f.noUI, "no-ui", false, "do not serve the web UI")
-	fs.IntVar(&f.threads, "threads", min(2, runtime.NumCPU()), "compute threads (ggml busy-waits: at most the free cores)")
+	// One thread by default: the in-process server, the merges and the Go runtime share the cores with ggml,
+	// whose threads busy-wait; with two threads on a 2-core machine any other work stalls them badly.
+	fs.IntVar(&f.threads, "threads", 1, "compute threads per activity (ggml busy-waits: at most the free cores)")
 	fs.BoolVar(&f.keep, "keep", false, "keep the server and web UI up after the run until Ctrl-C")
 	fs.IntVar(&f.generations, "generations", 0, "override the config's generations")
 	fs.IntVar(&f.population, "population", 0, "override the config's population size")

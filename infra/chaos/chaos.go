@@ -157,8 +157,9 @@ type harness struct {
 	rng     *rand.Rand
 	// dead: attempts a kill already ended; they stay pending until their
 	// heartbeat times out and must not be counted (or aimed at) again.
-	dead map[string]bool
-	mu   sync.Mutex // guards workers' processes against the kill loop
+	dead  map[string]bool
+	aimed map[string]int // kills aimed at each activity (runID/activityID)
+	mu    sync.Mutex     // guards workers' processes against the kill loop
 }
 
 func (h *harness) logf(format string, args ...any) {
@@ -182,7 +183,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, err
 	}
 	h := &harness{o: o, log: o.Log, wid: "evo-" + cfg.Name, begin: time.Now(),
-		rng: rand.New(rand.NewPCG(o.Seed, 0x636861)), workers: map[string]*worker{}, dead: map[string]bool{}}
+		rng: rand.New(rand.NewPCG(o.Seed, 0x636861)), workers: map[string]*worker{}, dead: map[string]bool{}, aimed: map[string]int{}}
 	if h.log == nil {
 		h.log = io.Discard
 	}
@@ -508,7 +509,9 @@ func (h *harness) chaos(ctx context.Context, rep *Report) error {
 			cands := h.running(ctx, d)
 			for i := range cands {
 				c := &cands[i]
-				if h.dead[attemptKey(c.Interrupted)] {
+				// At most two kills per activity: spread the chaos, and never
+				// come near the retry policy's attempt limit.
+				if h.dead[attemptKey(c.Interrupted)] || h.aimed[c.RunID+"/"+c.ActivityID] >= 2 {
 					continue
 				}
 				wanted := !hit[c.phase] || (hit[PhaseFineTune] && hit[PhaseMerge] && hit[PhaseEvaluate])
@@ -534,6 +537,7 @@ func (h *harness) chaos(ctx context.Context, rep *Report) error {
 				return err
 			}
 			hit[pick.phase] = true
+			h.aimed[pick.RunID+"/"+pick.ActivityID]++
 			break
 		}
 		if restartAfter[n] {

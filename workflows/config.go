@@ -242,13 +242,21 @@ func DemoConfig() RunConfig {
 		Seed:        42,
 		Population:  8,
 		Generations: 6,
+		// Specialists trained long enough on enough distinct examples to be clearly better than chance on
+		// their family (with 256 examples they overfit and stay near chance), so crossover has skills to
+		// combine: about 1.5 minutes for the whole demo on 2 cores.
 		Init: Init{Demo: &DemoSpec{
 			Model:         TinyModel{Layers: 2, Dim: 64, Heads: 4, KVHeads: 2, FF: 192, Context: 64},
-			PretrainSteps: 150,
+			PretrainSteps: 300,
 			PretrainLR:    3e-3,
 			Families:      DefaultFamilies,
-			FineTune:      FineTuneParams{Method: "full", LR: 2e-3, Steps: 60},
+			FineTune:      FineTuneParams{Method: "full", LR: 3e-3, Steps: 300, Examples: 4000, Batch: 16},
 		}},
+		Mutation: Mutation{Steps: IntRange{Min: 20, Max: 60}},
+		Fitness: Fitness{Tasks: []TaskSpec{
+			{Family: "addition", Items: 64}, {Family: "comparison", Items: 64},
+			{Family: "sequence", Items: 64}, {Family: "reversal", Items: 64},
+		}, HeldOutItems: 200},
 	}
 }
 

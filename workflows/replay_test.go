@@ -21,6 +21,11 @@ var replayFiles = []string{"history_gen1_continue_as_new.json", "history_gen2_co
 // replayConfig is the config the recorded histories were made with.
 func replayConfig() RunConfig {
 	c := DemoConfig()
+	// The demo as it was when the histories were recorded.
+	c.Init.Demo.PretrainSteps = 150
+	c.Init.Demo.FineTune = FineTuneParams{Method: "full", LR: 2e-3, Steps: 60}
+	c.Mutation = Mutation{}
+	c.Fitness = Fitness{}
 	c.Name = "replay"
 	c.Seed = 3
 	c.Population = 4

@@ -102,8 +102,8 @@ type Report struct {
 	Lineage        []string `json:"lineage"`
 	Kills          []Kill   `json:"kills"`
 	ServerRestarts int      `json:"server_restarts"`
-	// WorkerExits: workers that ended on their own (e.g. started while the
-	// server was down) and were restarted by the harness's supervisor.
+	// WorkerExits: processes (workers, the server) that ended on their own
+	// and were restarted by the harness's supervisor.
 	WorkerExits    []string      `json:"worker_exits,omitempty"`
 	Store          store.Report  `json:"store"`
 	Elapsed        time.Duration `json:"elapsed"`
@@ -157,9 +157,11 @@ type harness struct {
 	rng     *rand.Rand
 	// dead: attempts a kill already ended; they stay pending until their
 	// heartbeat times out and must not be counted (or aimed at) again.
-	dead  map[string]bool
-	aimed map[string]int // kills aimed at each activity (runID/activityID)
-	mu    sync.Mutex     // guards workers' processes against the kill loop
+	dead map[string]bool
+	// srvHeld: the chaos loop is restarting the server; the supervisor waits.
+	srvHeld bool
+	aimed   map[string]int // kills aimed at each activity (runID/activityID)
+	mu      sync.Mutex     // guards workers' processes against the kill loop
 }
 
 func (h *harness) logf(format string, args ...any) {
@@ -620,6 +622,17 @@ func (h *harness) supervise(ctx context.Context, rep *Report) {
 		case <-time.After(500 * time.Millisecond):
 		}
 		h.mu.Lock()
+		if !h.srvHeld {
+			if done, err := h.srv.p.exited(); done {
+				// The dev server exits fatally when ringpop cannot rejoin the
+				// members a SIGKILLed predecessor left in its database.
+				h.logf("server exited on its own (%v); supervisor restarts it", err)
+				rep.WorkerExits = append(rep.WorkerExits, fmt.Sprintf("server at %.1fs: %v", time.Since(h.begin).Seconds(), err))
+				if err := h.srv.start(ctx); err != nil {
+					h.logf("supervisor: %v", err)
+				}
+			}
+		}
 		for _, name := range []string{"cpu", "gpu"} {
 			w := h.workers[name]
 			if w.held {
@@ -652,6 +665,14 @@ func describeInterrupted(a Interrupted) string {
 }
 
 func (h *harness) restartServer(ctx context.Context) error {
+	h.mu.Lock()
+	h.srvHeld = true
+	h.mu.Unlock()
+	defer func() {
+		h.mu.Lock()
+		h.srvHeld = false
+		h.mu.Unlock()
+	}()
 	if err := h.srv.p.kill(); err != nil {
 		return err
 	}
@@ -732,7 +753,7 @@ func (r *Report) Print(w io.Writer) {
 		}
 	}
 	for _, e := range r.WorkerExits {
-		fmt.Fprintf(w, "  worker exited on its own and was restarted: %s\n", e)
+		fmt.Fprintf(w, "  exited on its own and was restarted: %s\n", e)
 	}
 	fmt.Fprintf(w, "store: %s\n", r.Store.String())
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -82,22 +83,9 @@ func cmdStart(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 func cmdWatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("watch", stderr)
-	var cf clientFlags
-	cf.register(fs)
-	pos, err := parseFlags(fs, args)
-	if err != nil {
-		return err
-	}
-	id, err := oneArg(pos, "run (workflow) id")
-	if err != nil {
-		return err
-	}
-	c, err := cf.dial(ctx)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	return watchRun(ctx, c, id, stdout, "")
+	return withIDClient(ctx, fs, args, "run (workflow) id", func(c client.Client, id string) error {
+		return watchRun(ctx, c, id, stdout, "")
+	})
 }
 
 // watchRun shows live progress until the run ends (following its
@@ -204,83 +192,57 @@ func queryNodes(ctx context.Context, c client.Client, id, query string) ([]workf
 
 func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("status", stderr)
-	var cf clientFlags
-	cf.register(fs)
 	top := fs.Int("top", 10, "leaderboard rows to show")
-	pos, err := parseFlags(fs, args)
-	if err != nil {
-		return err
-	}
-	id, err := oneArg(pos, "run (workflow) id")
-	if err != nil {
-		return err
-	}
-	c, err := cf.dial(ctx)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	desc, err := c.DescribeWorkflowExecution(ctx, id, "")
-	if err != nil {
-		return fmt.Errorf("run %s: %w", id, err)
-	}
-	state := strings.TrimPrefix(desc.GetWorkflowExecutionInfo().GetStatus().String(), "WORKFLOW_EXECUTION_STATUS_")
-	fmt.Fprintf(stdout, "run %s: %s\n", id, strings.ToLower(state))
-	s, err := queryStatus(ctx, c, id)
-	if err != nil {
-		return fmt.Errorf("query status of %s (is a worker running?): %w", id, err)
-	}
-	fmt.Fprintln(stdout, statusLine(s))
-	if len(s.History) > 0 {
-		printHistory(stdout, s.History)
-	}
-	board, err := queryNodes(ctx, c, id, workflows.QueryLeaderboard)
-	if err == nil && len(board) > 0 {
-		fmt.Fprintln(stdout, "leaderboard:")
-		printLeaderboard(stdout, board, *top)
-	}
-	return nil
+	return withIDClient(ctx, fs, args, "run (workflow) id", func(c client.Client, id string) error {
+		desc, err := c.DescribeWorkflowExecution(ctx, id, "")
+		if err != nil {
+			return fmt.Errorf("run %s: %w", id, err)
+		}
+		state := strings.TrimPrefix(desc.GetWorkflowExecutionInfo().GetStatus().String(), "WORKFLOW_EXECUTION_STATUS_")
+		fmt.Fprintf(stdout, "run %s: %s\n", id, strings.ToLower(state))
+		s, err := queryStatus(ctx, c, id)
+		if err != nil {
+			return fmt.Errorf("query status of %s (is a worker running?): %w", id, err)
+		}
+		fmt.Fprintln(stdout, statusLine(s))
+		if len(s.History) > 0 {
+			printHistory(stdout, s.History)
+		}
+		board, err := queryNodes(ctx, c, id, workflows.QueryLeaderboard)
+		if err == nil && len(board) > 0 {
+			fmt.Fprintln(stdout, "leaderboard:")
+			printLeaderboard(stdout, board, *top)
+		}
+		return nil
+	})
 }
 
 func cmdStop(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("stop", stderr)
-	var cf clientFlags
-	cf.register(fs)
 	reason := fs.String("reason", "stopped from the starter", "why (recorded as the run's stop reason)")
 	useSignal := fs.Bool("signal", false, "send the stop signal instead of the update (no answer, works without a running worker)")
-	pos, err := parseFlags(fs, args)
-	if err != nil {
-		return err
-	}
-	id, err := oneArg(pos, "run (workflow) id")
-	if err != nil {
-		return err
-	}
-	c, err := cf.dial(ctx)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	if *useSignal {
-		if err := c.SignalWorkflow(ctx, id, "", workflows.SignalStop, *reason); err != nil {
-			return fmt.Errorf("signal stop to %s: %w", id, err)
+	return withIDClient(ctx, fs, args, "run (workflow) id", func(c client.Client, id string) error {
+		if *useSignal {
+			if err := c.SignalWorkflow(ctx, id, "", workflows.SignalStop, *reason); err != nil {
+				return fmt.Errorf("signal stop to %s: %w", id, err)
+			}
+			fmt.Fprintf(stdout, "stop signal sent to %s; it ends after its current generation\n", id)
+			return nil
 		}
-		fmt.Fprintf(stdout, "stop signal sent to %s; it ends after its current generation\n", id)
+		h, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+			WorkflowID: id, UpdateName: workflows.UpdateStop, Args: []any{*reason},
+			WaitForStage: client.WorkflowUpdateStageCompleted,
+		})
+		if err != nil {
+			return fmt.Errorf("stop %s: %w", id, err)
+		}
+		var s workflows.Status
+		if err := h.Get(ctx, &s); err != nil {
+			return fmt.Errorf("stop %s: %w", id, err)
+		}
+		fmt.Fprintf(stdout, "run %s stops after generation %d (%s)\n", id, s.Generation, s.StopReason)
 		return nil
-	}
-	h, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
-		WorkflowID: id, UpdateName: workflows.UpdateStop, Args: []any{*reason},
-		WaitForStage: client.WorkflowUpdateStageCompleted,
 	})
-	if err != nil {
-		return fmt.Errorf("stop %s: %w", id, err)
-	}
-	var s workflows.Status
-	if err := h.Get(ctx, &s); err != nil {
-		return fmt.Errorf("stop %s: %w", id, err)
-	}
-	fmt.Fprintf(stdout, "run %s stops after generation %d (%s)\n", id, s.Generation, s.StopReason)
-	return nil
 }
 
 func cmdReport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -345,4 +307,25 @@ func topOf(ctx context.Context, c client.Client, id string, n int) string {
 		parts = append(parts, fmt.Sprintf("#%d %.4f", m.ID, m.Fitness))
 	}
 	return strings.Join(parts, ", ")
+}
+
+// withIDClient finishes a command that takes the Temporal connection flags and one id: it registers the
+// connection flags on fs (beside the command's own), parses args, dials, and calls fn.
+func withIDClient(ctx context.Context, fs *flag.FlagSet, args []string, what string, fn func(c client.Client, id string) error) error {
+	var cf clientFlags
+	cf.register(fs)
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	id, err := oneArg(pos, what)
+	if err != nil {
+		return err
+	}
+	c, err := cf.dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return fn(c, id)
 }

@@ -191,49 +191,23 @@ func scheduleList(ctx context.Context, args []string, stdout, stderr io.Writer) 
 
 func scheduleDelete(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("schedule delete", stderr)
-	var cf clientFlags
-	cf.register(fs)
-	pos, err := parseFlags(fs, args)
-	if err != nil {
-		return err
-	}
-	id, err := oneArg(pos, "schedule id")
-	if err != nil {
-		return err
-	}
-	c, err := cf.dial(ctx)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	if err := c.ScheduleClient().GetHandle(ctx, id).Delete(ctx); err != nil {
-		return fmt.Errorf("delete schedule %s: %w", id, err)
-	}
-	fmt.Fprintf(stdout, "schedule %s deleted (runs it started go on)\n", id)
-	return nil
+	return withIDClient(ctx, fs, args, "schedule id", func(c client.Client, id string) error {
+		if err := c.ScheduleClient().GetHandle(ctx, id).Delete(ctx); err != nil {
+			return fmt.Errorf("delete schedule %s: %w", id, err)
+		}
+		fmt.Fprintf(stdout, "schedule %s deleted (runs it started go on)\n", id)
+		return nil
+	})
 }
 
 func scheduleTrigger(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("schedule trigger", stderr)
-	var cf clientFlags
-	cf.register(fs)
-	pos, err := parseFlags(fs, args)
-	if err != nil {
-		return err
-	}
-	id, err := oneArg(pos, "schedule id")
-	if err != nil {
-		return err
-	}
-	c, err := cf.dial(ctx)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	err = c.ScheduleClient().GetHandle(ctx, id).Trigger(ctx, client.ScheduleTriggerOptions{Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_SKIP})
-	if err != nil {
-		return fmt.Errorf("trigger schedule %s: %w", id, err)
-	}
-	fmt.Fprintf(stdout, "schedule %s triggered now\n", id)
-	return nil
+	return withIDClient(ctx, fs, args, "schedule id", func(c client.Client, id string) error {
+		err := c.ScheduleClient().GetHandle(ctx, id).Trigger(ctx, client.ScheduleTriggerOptions{Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_SKIP})
+		if err != nil {
+			return fmt.Errorf("trigger schedule %s: %w", id, err)
+		}
+		fmt.Fprintf(stdout, "schedule %s triggered now\n", id)
+		return nil
+	})
 }

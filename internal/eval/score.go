@@ -69,28 +69,16 @@ func boolScore(b bool) float64 {
 // the argmax after dividing each by its choice's length in characters
 // (Unicode code points, as Python's len; the leading space not counted).
 func scoreMultipleChoice(ctx context.Context, lm LM, p *prepared, maxBatch int) (itemScores, error) {
-	var reqs []Request
-	var owner []int
-	for i, it := range p.items {
-		c := p.prefix[i] + it.Query
-		for _, ch := range it.Choices {
-			reqs = append(reqs, Request{Context: c, Continuation: targetDelimiter + ch})
-			owner = append(owner, i)
-		}
-	}
-	res, err := scoreAll(ctx, lm, reqs, maxBatch, func(k int) string { return p.items[owner[k]].ID })
+	lls, err := choiceLogLiks(ctx, lm, p, maxBatch)
 	if err != nil {
 		return nil, err
 	}
 	s := itemScores{}
-	k := 0
-	for _, it := range p.items {
-		ll := make([]float64, len(it.Choices))
+	for i, it := range p.items {
+		ll := lls[i]
 		norm := make([]float64, len(it.Choices))
 		for j, ch := range it.Choices {
-			ll[j] = res[k].LogProb
 			norm[j] = ll[j] / float64(utf8.RuneCountInString(ch))
-			k++
 		}
 		s.add(MetricAcc, boolScore(argmax(ll) == it.Gold))
 		s.add(MetricAccNorm, boolScore(argmax(norm) == it.Gold))
@@ -103,27 +91,13 @@ func scoreMultipleChoice(ctx context.Context, lm LM, p *prepared, maxBatch int) 
 // The exponentials are shifted by the largest log-likelihood, which changes
 // nothing mathematically but avoids 0/0 when every answer is unlikely.
 func scoreMC2(ctx context.Context, lm LM, p *prepared, maxBatch int) (itemScores, error) {
-	var reqs []Request
-	var owner []int
-	for i, it := range p.items {
-		c := p.prefix[i] + it.Query
-		for _, ch := range it.Choices {
-			reqs = append(reqs, Request{Context: c, Continuation: targetDelimiter + ch})
-			owner = append(owner, i)
-		}
-	}
-	res, err := scoreAll(ctx, lm, reqs, maxBatch, func(k int) string { return p.items[owner[k]].ID })
+	lls, err := choiceLogLiks(ctx, lm, p, maxBatch)
 	if err != nil {
 		return nil, err
 	}
 	s := itemScores{}
-	k := 0
-	for _, it := range p.items {
-		ll := make([]float64, len(it.Choices))
-		for j := range ll {
-			ll[j] = res[k].LogProb
-			k++
-		}
+	for i, it := range p.items {
+		ll := lls[i]
 		top := ll[argmax(ll)]
 		var num, den float64
 		for j, l := range ll {
@@ -226,4 +200,33 @@ func scorePerplexity(ctx context.Context, lm LM, p *prepared, maxBatch int) (per
 		pp.bytes += len(p.items[i].Text)
 	}
 	return pp, nil
+}
+
+// choiceLogLiks scores every choice of every item as a continuation of the item's prompt (all in one
+// batch, choices of an item adjacent so the engine computes their shared context once) and returns the
+// log-likelihoods per item and choice.
+func choiceLogLiks(ctx context.Context, lm LM, p *prepared, maxBatch int) ([][]float64, error) {
+	var reqs []Request
+	var owner []int
+	for i, it := range p.items {
+		c := p.prefix[i] + it.Query
+		for _, ch := range it.Choices {
+			reqs = append(reqs, Request{Context: c, Continuation: targetDelimiter + ch})
+			owner = append(owner, i)
+		}
+	}
+	res, err := scoreAll(ctx, lm, reqs, maxBatch, func(k int) string { return p.items[owner[k]].ID })
+	if err != nil {
+		return nil, err
+	}
+	out := make([][]float64, len(p.items))
+	k := 0
+	for i, it := range p.items {
+		out[i] = make([]float64, len(it.Choices))
+		for j := range out[i] {
+			out[i][j] = res[k].LogProb
+			k++
+		}
+	}
+	return out, nil
 }

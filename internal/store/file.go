@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 )
 
 // fileBackend keeps objects as files under a root directory. Writes go to a
@@ -27,7 +28,27 @@ func newFileBackend(root string) (*fileBackend, error) {
 	if err := os.MkdirAll(abs, 0o755); err != nil {
 		return nil, fmt.Errorf("store: create root: %w", err)
 	}
+	removeStaleTemporaries(abs, staleTemporary)
 	return &fileBackend{root: abs}, nil
+}
+
+// staleTemporary is how old a temporary file must be before a new store instance removes it. A process
+// killed mid-write (SIGKILL, preemption) leaves its temporary behind; a live writer's temporary is younger.
+const staleTemporary = time.Hour
+
+// removeStaleTemporaries deletes temporaries under root last modified more than maxAge ago. Errors are
+// ignored: a temporary that cannot be removed now is reported by Verify and tried again next time.
+func removeStaleTemporaries(root string, maxAge time.Duration) {
+	cutoff := time.Now().Add(-maxAge)
+	filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasPrefix(d.Name(), tmpMarker) {
+			return nil
+		}
+		if info, err := d.Info(); err == nil && info.ModTime().Before(cutoff) {
+			os.Remove(path)
+		}
+		return nil
+	})
 }
 
 func (b *fileBackend) String() string { return "file://" + b.root }

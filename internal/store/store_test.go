@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -350,4 +351,23 @@ func TestOpenURLForImports(t *testing.T) {
 	require.Equal(t, "GGUF remote", string(b))
 	_, err = OpenURL(ctx, fmt.Sprintf("s3://%s/imports/models/none.gguf?endpoint=%s", s3test.Bucket, srv.Endpoint))
 	require.ErrorIs(t, err, ErrNotFound)
+}
+
+// A temporary left by a writer killed mid-write is removed when a store is next opened on the directory,
+// once it is old enough that no live writer can own it.
+func TestFileStoreRemovesStaleTemporaries(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "blobs"), 0o755))
+	stale := filepath.Join(dir, "blobs", ".tmp-stale")
+	fresh := filepath.Join(dir, "blobs", ".tmp-fresh")
+	require.NoError(t, os.WriteFile(stale, []byte("half"), 0o644))
+	require.NoError(t, os.WriteFile(fresh, []byte("half"), 0o644))
+	old := time.Now().Add(-2 * staleTemporary)
+	require.NoError(t, os.Chtimes(stale, old, old))
+	_, err := Open(context.Background(), "file://"+dir, Options{})
+	require.NoError(t, err)
+	_, err = os.Stat(stale)
+	require.True(t, os.IsNotExist(err), "stale temporary still there")
+	_, err = os.Stat(fresh)
+	require.NoError(t, err, "a fresh temporary (a live writer's) was removed")
 }

@@ -251,25 +251,9 @@ func createNamespace(sqlCfg *config.SQL, opts Options) error {
 
 func serverConfig(sqlCfg *config.SQL, opts Options) (*config.Config, error) {
 	frontend := fmt.Sprintf("%s:%d", opts.IP, opts.Port)
-	service := func(grpcPort int) (config.Service, error) {
-		mp, err := freePort()
-		if err != nil {
-			return config.Service{}, err
-		}
-		if grpcPort == 0 {
-			if grpcPort, err = freePort(); err != nil {
-				return config.Service{}, err
-			}
-		}
-		return config.Service{RPC: config.RPC{GRPCPort: grpcPort, MembershipPort: mp, BindOnIP: opts.IP}}, nil
-	}
-	services := map[string]config.Service{}
-	for name, port := range map[string]int{"frontend": opts.Port, "history": 0, "matching": 0, "worker": 0} {
-		svc, err := service(port)
-		if err != nil {
-			return nil, fmt.Errorf("devserver: ports for %s: %w", name, err)
-		}
-		services[name] = svc
+	services, err := servicePorts(opts)
+	if err != nil {
+		return nil, err
 	}
 	metricsPort, err := freePort()
 	if err != nil {
@@ -433,3 +417,42 @@ func freePort() (int, error) {
 
 // FreePort returns a loopback port nothing listens on right now (for tests).
 func FreePort() (int, error) { return freePort() }
+
+// serviceNames are the server's services in the order their ports are derived from the frontend port.
+var serviceNames = []string{"frontend", "history", "matching", "worker"}
+
+// servicePorts gives each service its gRPC and membership ports. They are derived from the frontend port
+// (gRPC: port+i, membership: port+100+i) so that a server restarted on the same database, after a crash
+// too, has the same member addresses as the one before: random ports leave the dead server's members in
+// the membership table, and the new one then waits for them ("Not enough hosts") or fails to join. If a
+// derived port is taken, every service falls back to free random ports.
+func servicePorts(opts Options) (map[string]config.Service, error) {
+	services := map[string]config.Service{}
+	derived := true
+	for i := range serviceNames {
+		for _, p := range []int{opts.Port + i, opts.Port + 100 + i} {
+			if p == opts.Port {
+				continue // the frontend port is checked (and required) by Start
+			}
+			if p > 65535 || portFree(opts.IP, p) != nil {
+				derived = false
+			}
+		}
+	}
+	for i, name := range serviceNames {
+		grpc, member := opts.Port+i, opts.Port+100+i
+		if !derived {
+			var err error
+			if member, err = freePort(); err != nil {
+				return nil, fmt.Errorf("devserver: ports for %s: %w", name, err)
+			}
+			if i > 0 {
+				if grpc, err = freePort(); err != nil {
+					return nil, fmt.Errorf("devserver: ports for %s: %w", name, err)
+				}
+			}
+		}
+		services[name] = config.Service{RPC: config.RPC{GRPCPort: grpc, MembershipPort: member, BindOnIP: opts.IP}}
+	}
+	return services, nil
+}

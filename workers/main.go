@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/rs/zerolog"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 
@@ -63,9 +64,9 @@ func run(cfg config) error {
 		return err
 	}
 	opts.Logger = zlog.SDK{L: log}
-	c, err := client.DialContext(ctx, opts)
+	c, err := dialUntilUp(ctx, opts, cfg.Address, log)
 	if err != nil {
-		return fmt.Errorf("connect to Temporal at %s: %w", cfg.Address, err)
+		return err
 	}
 	defer c.Close()
 
@@ -95,4 +96,24 @@ func run(cfg config) error {
 	p.Stop()
 	log.Info().Msg("stopped")
 	return nil
+}
+
+// dialUntilUp connects to Temporal, retrying with backoff (1 s doubling to 30 s) while the server is down,
+// as a worker must across a server restart: exiting would leave restarts to a supervisor. It gives up only
+// when ctx ends (SIGTERM).
+func dialUntilUp(ctx context.Context, opts client.Options, address string, log zerolog.Logger) (client.Client, error) {
+	wait := time.Second
+	for {
+		c, err := client.DialContext(ctx, opts)
+		if err == nil {
+			return c, nil
+		}
+		log.Warn().Err(err).Str("address", address).Dur("retry_in", wait).Msg("cannot reach Temporal; retrying")
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("connect to Temporal at %s: %w", address, err)
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, 30*time.Second)
+	}
 }

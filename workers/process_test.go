@@ -26,7 +26,7 @@ import (
 // TestWorkerProcessRunsAnEvolutionAndStopsOnSIGTERM builds the worker binary,
 // runs it as its own process against the embedded server, completes a short
 // run through it, then stops it with SIGTERM and expects a clean exit.
-func TestWorkerProcessRunsAnEvolutionAndStopsOnSIGTERM(t *testing.T) {
+func TestWorkerProcessWaitsForTheServerRunsAnEvolutionAndStopsOnSIGTERM(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the worker binary")
 	}
@@ -40,14 +40,10 @@ func TestWorkerProcessRunsAnEvolutionAndStopsOnSIGTERM(t *testing.T) {
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	srv, err := devserver.Start(ctx, devserver.Options{
-		DBPath: filepath.Join(dir, "temporal.db"), Port: port, NoUI: true, LogFile: filepath.Join(dir, "server.log"),
-	})
-	require.NoError(t, err)
-	defer srv.Stop()
-
 	storeURL := "file://" + filepath.Join(dir, "store")
-	cmd := exec.Command(bin, "--address", srv.FrontendAddr(), "--store", storeURL,
+	// The worker starts before the server (as after a server crash) and must wait for it, not exit.
+	address := fmt.Sprintf("127.0.0.1:%d", port)
+	cmd := exec.Command(bin, "--address", address, "--store", storeURL,
 		"--queues", "cpu=2,gpu=1", "--threads", "1", "--work-dir", filepath.Join(dir, "work"), "--log-format", "json")
 	stderr, err := cmd.StderrPipe()
 	require.NoError(t, err)
@@ -69,6 +65,13 @@ func TestWorkerProcessRunsAnEvolutionAndStopsOnSIGTERM(t *testing.T) {
 		}
 	}()
 	defer cmd.Process.Kill()
+	time.Sleep(2 * time.Second)
+	srv, err := devserver.Start(ctx, devserver.Options{
+		DBPath: filepath.Join(dir, "temporal.db"), Port: port, NoUI: true, LogFile: filepath.Join(dir, "server.log"),
+	})
+	require.NoError(t, err)
+	defer srv.Stop()
+	require.Equal(t, address, srv.FrontendAddr())
 
 	// Two tiny models, one generation of merges and evaluations.
 	var models []string
@@ -118,6 +121,7 @@ func TestWorkerProcessRunsAnEvolutionAndStopsOnSIGTERM(t *testing.T) {
 	mu.Lock()
 	defer mu.Unlock()
 	all := strings.Join(messages, "\n")
+	require.Contains(t, all, "cannot reach Temporal; retrying")
 	require.Contains(t, all, "worker started")
 	require.Contains(t, all, "stopped")
 }

@@ -113,6 +113,11 @@ func (f *File) Uint(key string) (uint64, bool) {
 	if !ok {
 		return 0, false
 	}
+	return asUint(v)
+}
+
+// asUint converts an integer metadata value of any width to uint64; negative values do not convert.
+func asUint(v any) (uint64, bool) {
 	switch x := v.(type) {
 	case uint8:
 		return uint64(x), true

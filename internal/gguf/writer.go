@@ -32,7 +32,7 @@ func NewWriter(w io.Writer, kvs []KV, tensors []TensorInfo) (*Writer, error) {
 		}
 		seen[kv.Key] = true
 		if kv.Key == "general.alignment" {
-			a, ok := toUint64(kv.Value)
+			a, ok := asUint(kv.Value)
 			if !ok || a == 0 || a&(a-1) != 0 {
 				return nil, fmt.Errorf("gguf: general.alignment must be a power of two, got %v", kv.Value)
 			}
@@ -251,18 +251,4 @@ func boolByte(b bool) byte {
 		return 1
 	}
 	return 0
-}
-
-func toUint64(v any) (uint64, bool) {
-	switch x := v.(type) {
-	case uint32:
-		return uint64(x), true
-	case uint64:
-		return x, true
-	case int32:
-		return uint64(x), x >= 0
-	case int64:
-		return uint64(x), x >= 0
-	}
-	return 0, false
 }

@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"time"
 
 	"github.com/rs/zerolog"
 	"go.temporal.io/sdk/activity"
@@ -191,4 +192,27 @@ func heartbeat(ctx context.Context, details ...any) {
 	if activity.IsActivity(ctx) {
 		activity.RecordHeartbeat(ctx, details...)
 	}
+}
+
+// keepHeartbeating heartbeats details() every interval until the returned stop is called (the SDK's
+// heartbeat is safe to call from another goroutine).
+func keepHeartbeating(ctx context.Context, interval time.Duration, details func() any) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				heartbeat(ctx, details())
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
 }

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/temporal"
@@ -480,4 +481,30 @@ func TestPublishToRealOllama(t *testing.T) {
 		Run: "r", Model: refs[0], Target: workflows.PublishTarget{Kind: "ollama", Name: "evomerge-test-tiny", Host: host},
 	})
 	require.Equal(t, "ollama:evomerge-test-tiny", out.Location)
+}
+
+// keepHeartbeating calls its details function on every tick and stops when asked (before the call returns).
+func TestKeepHeartbeatingTicksUntilStopped(t *testing.T) {
+	var mu sync.Mutex
+	calls := 0
+	stop := keepHeartbeating(context.Background(), 5*time.Millisecond, func() any {
+		mu.Lock()
+		defer mu.Unlock()
+		calls++
+		return calls
+	})
+	time.Sleep(60 * time.Millisecond)
+	stop()
+	mu.Lock()
+	n := calls
+	mu.Unlock()
+	if n < 2 {
+		t.Fatalf("%d heartbeats in 60ms at a 5ms interval", n)
+	}
+	time.Sleep(20 * time.Millisecond)
+	mu.Lock()
+	defer mu.Unlock()
+	if calls != n {
+		t.Fatalf("heartbeats continued after stop: %d then %d", n, calls)
+	}
 }

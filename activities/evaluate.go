@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync"
+	"time"
 
 	"go.temporal.io/sdk/temporal"
 
@@ -45,13 +47,23 @@ func (a *Activities) Evaluate(ctx context.Context, in workflows.EvaluateInput) (
 			fmt.Sprintf("evaluate %s: load model: %v", in.Model, err), workflows.ErrTypeEvalFailed, err)
 	}
 	defer m.Close()
+	// Progress is reported per task, but one task on a large model can outlast the heartbeat timeout:
+	// a ticker keeps heartbeating the latest progress while the evaluation runs, so only a dead worker
+	// (no heartbeats at all) makes the server retry it elsewhere.
+	var mu sync.Mutex
+	progress := EvaluateProgress{Total: len(suite.Tasks)}
+	stop := keepHeartbeating(ctx, 10*time.Second, func() any { mu.Lock(); defer mu.Unlock(); return progress })
 	rep, err := eval.Evaluate(ctx, engine.FromModel(m), suite, eval.Options{
 		Cache:       storeCache{a.cfg.Store},
 		ModelSHA256: in.Model,
 		Progress: func(done, total int, r eval.TaskResult) {
-			heartbeat(ctx, EvaluateProgress{Tasks: done, Total: total, Last: r.Name, Score: r.Score})
+			mu.Lock()
+			progress = EvaluateProgress{Tasks: done, Total: total, Last: r.Name, Score: r.Score}
+			mu.Unlock()
+			heartbeat(ctx, progress)
 		},
 	})
+	stop()
 	if err != nil {
 		if ctx.Err() != nil {
 			return out, ctx.Err()

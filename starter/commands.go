@@ -83,7 +83,7 @@ func cmdStart(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 func cmdWatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("watch", stderr)
-	return withIDClient(ctx, fs, args, "run (workflow) id", func(c client.Client, id string) error {
+	return withIDClient(ctx, fs, nil, args, "run (workflow) id", func(c client.Client, id string) error {
 		return watchRun(ctx, c, id, stdout, "")
 	})
 }
@@ -193,7 +193,7 @@ func queryNodes(ctx context.Context, c client.Client, id, query string) ([]workf
 func cmdStatus(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("status", stderr)
 	top := fs.Int("top", 10, "leaderboard rows to show")
-	return withIDClient(ctx, fs, args, "run (workflow) id", func(c client.Client, id string) error {
+	return withIDClient(ctx, fs, nil, args, "run (workflow) id", func(c client.Client, id string) error {
 		desc, err := c.DescribeWorkflowExecution(ctx, id, "")
 		if err != nil {
 			return fmt.Errorf("run %s: %w", id, err)
@@ -221,7 +221,7 @@ func cmdStop(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs := newFlags("stop", stderr)
 	reason := fs.String("reason", "stopped from the starter", "why (recorded as the run's stop reason)")
 	useSignal := fs.Bool("signal", false, "send the stop signal instead of the update (no answer, works without a running worker)")
-	return withIDClient(ctx, fs, args, "run (workflow) id", func(c client.Client, id string) error {
+	return withIDClient(ctx, fs, nil, args, "run (workflow) id", func(c client.Client, id string) error {
 		if *useSignal {
 			if err := c.SignalWorkflow(ctx, id, "", workflows.SignalStop, *reason); err != nil {
 				return fmt.Errorf("signal stop to %s: %w", id, err)
@@ -248,49 +248,37 @@ func cmdStop(ctx context.Context, args []string, stdout, stderr io.Writer) error
 func cmdReport(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("report", stderr)
 	var cf clientFlags
-	cf.register(fs)
 	ui := fs.String("ui", "http://localhost:8233", "web UI base address for the link (empty: none)")
-	pos, err := parseFlags(fs, args)
-	if err != nil {
-		return err
-	}
-	id, err := oneArg(pos, "run (workflow) id")
-	if err != nil {
-		return err
-	}
-	c, err := cf.dial(ctx)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	desc, err := c.DescribeWorkflowExecution(ctx, id, "")
-	if err != nil {
-		return fmt.Errorf("run %s: %w", id, err)
-	}
-	if st := desc.GetWorkflowExecutionInfo().GetStatus(); st != enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED {
-		return fmt.Errorf("run %s is %s, not completed (try: starter status %s)", id,
-			strings.ToLower(strings.TrimPrefix(st.String(), "WORKFLOW_EXECUTION_STATUS_")), id)
-	}
-	var res workflows.RunResult
-	if err := c.GetWorkflow(ctx, id, "").Get(ctx, &res); err != nil {
-		return fmt.Errorf("result of %s: %w", id, err)
-	}
-	printResult(stdout, res, uiWorkflowURL(*ui, cf.namespace, id))
-	if lineage, err := queryNodes(ctx, c, id, workflows.QueryLineage); err == nil {
-		fmt.Fprintln(stdout, "\nwinner's ancestry:")
-		printAncestry(stdout, lineage, res.Winner.ID)
-		var dropped []string
-		for _, n := range lineage {
-			if n.Status == workflows.StatusDropped {
-				dropped = append(dropped, fmt.Sprintf("  #%d gen %d: %s", n.ID, n.Generation, n.Reason))
+	return withIDClient(ctx, fs, &cf, args, "run (workflow) id", func(c client.Client, id string) error {
+		desc, err := c.DescribeWorkflowExecution(ctx, id, "")
+		if err != nil {
+			return fmt.Errorf("run %s: %w", id, err)
+		}
+		if st := desc.GetWorkflowExecutionInfo().GetStatus(); st != enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED {
+			return fmt.Errorf("run %s is %s, not completed (try: starter status %s)", id,
+				strings.ToLower(strings.TrimPrefix(st.String(), "WORKFLOW_EXECUTION_STATUS_")), id)
+		}
+		var res workflows.RunResult
+		if err := c.GetWorkflow(ctx, id, "").Get(ctx, &res); err != nil {
+			return fmt.Errorf("result of %s: %w", id, err)
+		}
+		printResult(stdout, res, uiWorkflowURL(*ui, cf.namespace, id))
+		if lineage, err := queryNodes(ctx, c, id, workflows.QueryLineage); err == nil {
+			fmt.Fprintln(stdout, "\nwinner's ancestry:")
+			printAncestry(stdout, lineage, res.Winner.ID)
+			var dropped []string
+			for _, n := range lineage {
+				if n.Status == workflows.StatusDropped {
+					dropped = append(dropped, fmt.Sprintf("  #%d gen %d: %s", n.ID, n.Generation, n.Reason))
+				}
+			}
+			if len(dropped) > 0 {
+				fmt.Fprintln(stdout, "dropped children:")
+				fmt.Fprintln(stdout, strings.Join(dropped, "\n"))
 			}
 		}
-		if len(dropped) > 0 {
-			fmt.Fprintln(stdout, "dropped children:")
-			fmt.Fprintln(stdout, strings.Join(dropped, "\n"))
-		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // topOf is the leaderboard's top n as "#12 0.7310, #9 0.7012".
@@ -310,9 +298,12 @@ func topOf(ctx context.Context, c client.Client, id string, n int) string {
 }
 
 // withIDClient finishes a command that takes the Temporal connection flags and one id: it registers the
-// connection flags on fs (beside the command's own), parses args, dials, and calls fn.
-func withIDClient(ctx context.Context, fs *flag.FlagSet, args []string, what string, fn func(c client.Client, id string) error) error {
-	var cf clientFlags
+// connection flags on fs (beside the command's own) into cf (nil: the caller does not need them), parses
+// args, dials, and calls fn.
+func withIDClient(ctx context.Context, fs *flag.FlagSet, cf *clientFlags, args []string, what string, fn func(c client.Client, id string) error) error {
+	if cf == nil {
+		cf = &clientFlags{}
+	}
 	cf.register(fs)
 	pos, err := parseFlags(fs, args)
 	if err != nil {

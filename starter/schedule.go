@@ -191,7 +191,7 @@ func scheduleList(ctx context.Context, args []string, stdout, stderr io.Writer) 
 
 func scheduleDelete(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("schedule delete", stderr)
-	return withIDClient(ctx, fs, args, "schedule id", func(c client.Client, id string) error {
+	return withIDClient(ctx, fs, nil, args, "schedule id", func(c client.Client, id string) error {
 		if err := c.ScheduleClient().GetHandle(ctx, id).Delete(ctx); err != nil {
 			return fmt.Errorf("delete schedule %s: %w", id, err)
 		}
@@ -202,7 +202,7 @@ func scheduleDelete(ctx context.Context, args []string, stdout, stderr io.Writer
 
 func scheduleTrigger(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("schedule trigger", stderr)
-	return withIDClient(ctx, fs, args, "schedule id", func(c client.Client, id string) error {
+	return withIDClient(ctx, fs, nil, args, "schedule id", func(c client.Client, id string) error {
 		err := c.ScheduleClient().GetHandle(ctx, id).Trigger(ctx, client.ScheduleTriggerOptions{Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_SKIP})
 		if err != nil {
 			return fmt.Errorf("trigger schedule %s: %w", id, err)

@@ -179,6 +179,7 @@ func (a *Activities) fineTune(ctx context.Context, in workflows.FineTuneInput, r
 		return out, fmt.Errorf("fine-tune %s: %w", in.Label, err)
 	}
 	defer child.Close()
+	a.info(ctx, "fine-tuned", "label", in.Label, "backend", res.Backend, "steps", res.Steps)
 	if math.IsNaN(res.FinalLoss) || math.IsInf(res.FinalLoss, 0) {
 		return out, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("fine-tune %s: final loss %v", in.Label, res.FinalLoss), workflows.ErrTypeDiverged, nil)

@@ -33,6 +33,7 @@ type config struct {
 	Workflows bool
 
 	Store      string
+	S3Endpoint string
 	CacheDir   string
 	CacheLimit int64
 	WorkDir    string
@@ -60,6 +61,7 @@ var flagSpecs = []flagSpec{
 	{"queues", "EVOMERGE_QUEUES", "cpu=4,gpu=1", "task queues to poll and activities of each at once"},
 	{"workflows", "EVOMERGE_WORKFLOWS", "true", "also run workflow tasks of the polled queues"},
 	{"store", "EVOMERGE_STORE", "file://./.evomerge/store", "artifact store URL (file://DIR or s3://bucket/prefix?endpoint=URL)"},
+	{"s3-endpoint", "EVOMERGE_S3_ENDPOINT", "", "S3 endpoint for an s3:// store whose URL names none"},
 	{"cache-dir", "EVOMERGE_CACHE_DIR", ".evomerge/cache", "local cache of remote store objects"},
 	{"cache-limit", "EVOMERGE_CACHE_LIMIT", "8GiB", "cache size limit (bytes, or with KiB/MiB/GiB/TiB)"},
 	{"work-dir", "EVOMERGE_WORK_DIR", "", "scratch directory (default: system temp)"},
@@ -99,7 +101,7 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 	c := config{
 		Address: get("address"), Namespace: get("namespace"), APIKey: get("api-key"),
 		TLSCert: get("tls-cert"), TLSKey: get("tls-key"), TLSCA: get("tls-ca"), TLSServerName: get("tls-server-name"),
-		Store: get("store"), CacheDir: get("cache-dir"), WorkDir: get("work-dir"), Backend: get("backend"), CUDALib: get("cuda-library"),
+		Store: get("store"), S3Endpoint: get("s3-endpoint"), CacheDir: get("cache-dir"), WorkDir: get("work-dir"), Backend: get("backend"), CUDALib: get("cuda-library"),
 		LogLevel: get("log-level"), LogFormat: get("log-format"),
 	}
 	var err error

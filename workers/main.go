@@ -49,7 +49,7 @@ func run(cfg config) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
-	st, err := store.Open(ctx, cfg.Store, store.Options{CacheDir: cfg.CacheDir, CacheLimit: cfg.CacheLimit})
+	st, err := store.Open(ctx, cfg.Store, store.Options{CacheDir: cfg.CacheDir, CacheLimit: cfg.CacheLimit, S3Endpoint: cfg.S3Endpoint})
 	if err != nil {
 		return err
 	}

@@ -11,30 +11,25 @@ import (
 	"fmt"
 	"os"
 	"runtime"
-	"strconv"
 	"unsafe"
 )
 
 // BackendOptions chooses where graphs run.
 type BackendOptions struct {
-	// Device is "cpu" (default) or "cuda". Empty: $EVOMERGE_BACKEND, else "cpu".
+	// Device is "cpu" (default) or "cuda".
 	Device string
-	// CUDALibrary is the path of libggml-cuda.so (built by infra/build-cuda.sh). Empty: $EVOMERGE_CUDA_LIB.
+	// CUDALibrary is the path of libggml-cuda.so (built by infra/build-cuda.sh); required for "cuda".
 	CUDALibrary string
-	// Threads for the CPU backend. 0: $EVOMERGE_THREADS, else the number of cores.
+	// Threads for the CPU backend. 0: the number of cores.
 	Threads int
 	// GraphSize is the most nodes one graph may have (0: 16384).
 	GraphSize int
 }
 
-// DefaultThreads is $EVOMERGE_THREADS if set, else the number of cores. ggml's CPU threads busy-wait, so
-// more threads than free cores is very slow.
-func DefaultThreads() int {
-	if n, err := strconv.Atoi(os.Getenv("EVOMERGE_THREADS")); err == nil && n > 0 {
-		return n
-	}
-	return runtime.NumCPU()
-}
+// DefaultThreads is the number of cores, what Threads 0 means. ggml's CPU threads busy-wait, so more
+// threads than free cores is very slow: callers that share the machine pass their own count. The engine
+// reads no environment; the worker and CLI flags (and their EVOMERGE_* defaults) decide.
+func DefaultThreads() int { return runtime.NumCPU() }
 
 // Backend runs graphs on one device (plus the CPU for anything the device cannot run) through ggml's
 // scheduler. The same code path serves CPU and CUDA. A Backend is used by one goroutine at a time.
@@ -43,15 +38,12 @@ type Backend struct {
 	gpu       C.ggml_backend_t // nil on the CPU
 	sched     C.ggml_backend_sched_t
 	graphSize int
-	threads   int
+	opts      BackendOptions // as resolved: what a second backend for the same device is made from
 	name      string
 }
 
 // NewBackend starts a backend.
 func NewBackend(o BackendOptions) (*Backend, error) {
-	if o.Device == "" {
-		o.Device = os.Getenv("EVOMERGE_BACKEND")
-	}
 	if o.Device == "" {
 		o.Device = "cpu"
 	}
@@ -61,7 +53,7 @@ func NewBackend(o BackendOptions) (*Backend, error) {
 	if o.GraphSize <= 0 {
 		o.GraphSize = 16384
 	}
-	b := &Backend{graphSize: o.GraphSize, threads: o.Threads}
+	b := &Backend{graphSize: o.GraphSize, opts: o}
 	b.cpu = C.ggml_backend_cpu_init()
 	if b.cpu == nil {
 		return nil, errors.New("ggml: cannot start the CPU backend")
@@ -96,10 +88,7 @@ func NewBackend(o BackendOptions) (*Backend, error) {
 
 func (b *Backend) startCUDA(lib string) error {
 	if lib == "" {
-		lib = os.Getenv("EVOMERGE_CUDA_LIB")
-	}
-	if lib == "" {
-		return errors.New("ggml: the cuda backend needs libggml-cuda.so: set EVOMERGE_CUDA_LIB (infra/build-cuda.sh builds it)")
+		return errors.New("ggml: the cuda backend needs libggml-cuda.so: give its path (workers --cuda-library or EVOMERGE_CUDA_LIB; infra/build-cuda.sh builds it)")
 	}
 	if _, err := os.Stat(lib); err != nil {
 		return fmt.Errorf("ggml: cuda library: %w", err)
@@ -125,7 +114,11 @@ func (b *Backend) startCUDA(lib string) error {
 func (b *Backend) Name() string { return b.name }
 
 // Threads is the CPU thread count.
-func (b *Backend) Threads() int { return b.threads }
+func (b *Backend) Threads() int { return b.opts.Threads }
+
+// Options are the options the backend was started with, defaults filled: NewBackend(b.Options()) starts
+// another backend on the same device with the same threads.
+func (b *Backend) Options() BackendOptions { return b.opts }
 
 // GraphSize is the most nodes a graph on this backend may have.
 func (b *Backend) GraphSize() int { return b.graphSize }

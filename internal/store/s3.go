@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/url"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -32,9 +31,9 @@ const maxSinglePut = 5 << 30
 
 // newS3Backend parses s3://bucket/prefix?endpoint=URL&region=R&path_style=true.
 // Credentials come from the SDK's standard chain (env, shared files, IMDS...).
-// The endpoint may also come from EVOMERGE_S3_ENDPOINT; a custom endpoint
-// implies path-style addressing unless path_style=false.
-func newS3Backend(ctx context.Context, u *url.URL) (*s3Backend, error) {
+// Without endpoint= in the URL, defaultEndpoint (the caller's option) is used;
+// a custom endpoint implies path-style addressing unless path_style=false.
+func newS3Backend(ctx context.Context, u *url.URL, defaultEndpoint string) (*s3Backend, error) {
 	bucket := u.Host
 	if bucket == "" {
 		return nil, fmt.Errorf("store: %q: missing bucket name (want s3://bucket/prefix)", u.Redacted())
@@ -56,7 +55,7 @@ func newS3Backend(ctx context.Context, u *url.URL) (*s3Backend, error) {
 	}
 	endpoint := q.Get("endpoint")
 	if endpoint == "" {
-		endpoint = os.Getenv("EVOMERGE_S3_ENDPOINT")
+		endpoint = defaultEndpoint
 	}
 	pathStyle := endpoint != ""
 	if ps := q.Get("path_style"); ps != "" {

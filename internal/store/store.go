@@ -40,6 +40,9 @@ type Options struct {
 	CacheDir string
 	// CacheLimit is the cache size in bytes (default DefaultCacheLimit).
 	CacheLimit int64
+	// S3Endpoint is the endpoint of an s3:// store whose URL names none
+	// (the worker's --s3-endpoint / EVOMERGE_S3_ENDPOINT); the URL's wins.
+	S3Endpoint string
 }
 
 // Store is a client of one store; safe for concurrent use.
@@ -81,7 +84,7 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 		if err != nil {
 			return nil, fmt.Errorf("store: bad URL %q: %w", rawURL, err)
 		}
-		b, err := newS3Backend(ctx, u)
+		b, err := newS3Backend(ctx, u, opts.S3Endpoint)
 		if err != nil {
 			return nil, err
 		}
@@ -545,7 +548,7 @@ func OpenURL(ctx context.Context, rawURL string) (io.ReadCloser, error) {
 			return nil, fmt.Errorf("store: %q names no object", u.Redacted())
 		}
 		u.Path = "/" + dir
-		b, err := newS3Backend(ctx, u)
+		b, err := newS3Backend(ctx, u, "")
 		if err != nil {
 			return nil, err
 		}

@@ -42,6 +42,7 @@ type Result struct {
 	FinalLoss  float64 // loss of the last step
 	Tokens     int64   // tokens processed in this run
 	TokensPerS float64
+	Backend    string // where it trained (ggml.Backend.Name()): the base model's device
 }
 
 // trainable is a tensor the optimizer updates, with its AdamW moments and gradient accumulator.
@@ -102,7 +103,7 @@ func Run(ctx context.Context, job Job) (*llm.Model, Result, error) {
 		return nil, Result{}, err
 	}
 	defer t.close()
-	res := Result{}
+	res := Result{Backend: t.fwd.Name()}
 	if job.ResumeFrom != "" {
 		if err := t.loadCheckpoint(job.ResumeFrom); err != nil {
 			return nil, Result{}, err
@@ -148,12 +149,13 @@ func newTrainer(cfg Config, base *llm.Model, seqs []sequence) (*trainer, error) 
 	for _, s := range seqs {
 		t.L = max(t.L, len(s.input))
 	}
-	threads := base.Backend().Threads()
+	// Train where the model runs: same device, library and threads.
+	bo := base.Backend().Options()
 	var err error
-	if t.fwd, err = ggml.NewBackend(ggml.BackendOptions{Threads: threads}); err != nil {
+	if t.fwd, err = ggml.NewBackend(bo); err != nil {
 		return nil, err
 	}
-	if t.opt, err = ggml.NewBackend(ggml.BackendOptions{Threads: threads}); err != nil {
+	if t.opt, err = ggml.NewBackend(bo); err != nil {
 		t.close()
 		return nil, err
 	}
@@ -466,7 +468,8 @@ func (t *trainer) result() (*llm.Model, error) {
 		}
 		data[s.Name] = b
 	}
-	return llm.FromHost(t.model, t.base.Tok, t.base.ExtraMetadata(), specs, data, llm.Options{Threads: t.base.Backend().Threads(), Window: t.base.Window()})
+	bo := t.base.Backend().Options()
+	return llm.FromHost(t.model, t.base.Tok, t.base.ExtraMetadata(), specs, data, llm.Options{Threads: bo.Threads, Device: bo.Device, CUDALibrary: bo.CUDALibrary, Window: t.base.Window()})
 }
 
 // mergeLoRA adds scale·B·A to w. In ggml order w is [in, out] (out rows of in values), A is [in, r] and

@@ -35,9 +35,10 @@ type Config struct {
 	// Threads for compute engines; default: number of CPUs. ggml's CPU
 	// threads busy-wait, so never more than the cores this worker owns.
 	Threads int
-	// Backend is the compute backend: "cpu" (default) or "cuda".
-	Backend string
-	// CUDALibrary is libggml-cuda.so for the cuda backend.
+	// Device is the compute device: "cpu" (default) or "cuda". Models load
+	// there, and fine-tunes train there.
+	Device string
+	// CUDALibrary is libggml-cuda.so for the cuda device.
 	CUDALibrary string
 	Log         zerolog.Logger
 }
@@ -55,12 +56,12 @@ func New(cfg Config) (*Activities, error) {
 	if cfg.Threads <= 0 {
 		cfg.Threads = runtime.NumCPU()
 	}
-	switch cfg.Backend {
+	switch cfg.Device {
 	case "":
-		cfg.Backend = "cpu"
+		cfg.Device = "cpu"
 	case "cpu", "cuda":
 	default:
-		return nil, fmt.Errorf("activities: Config.Backend %q: want cpu or cuda", cfg.Backend)
+		return nil, fmt.Errorf("activities: Config.Device %q: want cpu or cuda", cfg.Device)
 	}
 	if cfg.WorkDir == "" {
 		cfg.WorkDir = filepath.Join(os.TempDir(), "evomerge-work")

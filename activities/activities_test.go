@@ -230,12 +230,16 @@ func TestPublishTargetsAndLineage(t *testing.T) {
 	require.NoError(t, json.Unmarshal(data, &w))
 	require.Equal(t, refs[1], w.Model)
 
-	// A later run continues the lineage from its best members.
+	// A later run continues the lineage: every recorded member with its
+	// recorded fitness (the workflow keeps the best Size of them).
 	var init workflows.InitPopulationOutput
 	run(t, f.env, workflows.ActivityInitPopulation, &init, workflows.InitPopulationInput{Run: "r2", Size: 2, ContinueLineage: "nightly", Models: paths[:1]})
-	require.Len(t, init.Members, 2)
-	require.Equal(t, refs[1], init.Members[0].Ref)
-	require.Equal(t, refs[2], init.Members[1].Ref)
+	require.Equal(t, workflows.SourceLineage, init.Source)
+	require.Len(t, init.Members, 3)
+	for i, m := range init.Members {
+		require.Equal(t, pop[i].Ref, m.Ref)
+		require.Equal(t, pop[i].Fitness, m.LineageFitness)
+	}
 	require.Contains(t, init.Members[0].Origin, "lineage nightly")
 	// An unknown lineage falls through to the next source.
 	run(t, f.env, workflows.ActivityInitPopulation, &init, workflows.InitPopulationInput{Run: "r3", Size: 2, ContinueLineage: "weekly", Models: paths[:2]})
@@ -298,7 +302,7 @@ func TestPublishToOllama(t *testing.T) {
 }
 
 func ftParams() workflows.FineTuneParams {
-	return workflows.FineTuneParams{Method: "full", LR: 3e-3, Steps: 6, Dataset: "comparison", Examples: 16, Batch: 2, Seed: 5, CheckpointEvery: 2}
+	return workflows.FineTuneParams{Method: "full", LR: 3e-3, Steps: 6, Dataset: "comparison", Examples: 16, BatchSize: 2, Seed: 5, CheckpointEvery: 2}
 }
 
 func TestFineTuneResumesToTheSameBytes(t *testing.T) {
@@ -398,10 +402,10 @@ func TestFineTuneRejectsBadParams(t *testing.T) {
 func TestDemoPopulationIsCached(t *testing.T) {
 	f := newFixture(t)
 	in := workflows.InitPopulationInput{Run: "demo", Seed: 3, Size: 3, Demo: &workflows.DemoSpec{
-		Model:         workflows.TinyModel{Layers: 1, Dim: 32, Heads: 2, KVHeads: 1, FF: 64, Context: 48},
+		Model:         workflows.TinyModel{Layers: 1, Dim: 32, Heads: 2, KVHeads: 1, FFN: 64, Context: 48},
 		PretrainSteps: 3, PretrainLR: 3e-3,
 		Families: []string{"comparison", "addition"},
-		FineTune: workflows.FineTuneParams{Method: "full", LR: 2e-3, Steps: 2, Examples: 8, Batch: 2},
+		FineTune: workflows.FineTuneParams{Method: "full", LR: 2e-3, Steps: 2, Examples: 8, BatchSize: 2},
 	}}
 	var out workflows.InitPopulationOutput
 	run(t, f.env, workflows.ActivityInitPopulation, &out, in)

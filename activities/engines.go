@@ -48,10 +48,7 @@ func (a *Activities) demoPopulation(ctx context.Context, in workflows.InitPopula
 	if len(d.Families) == 0 {
 		return out, badInput("demo.families: empty")
 	}
-	cfg := llm.Config{
-		Vocab: llm.ByteVocabLen, Dim: d.Model.Dim, Layers: d.Model.Layers, Heads: d.Model.Heads,
-		KVHeads: d.Model.KVHeads, FFN: d.Model.FF, Context: d.Model.Context, RopeBase: 10000, NormEps: 1e-5,
-	}
+	cfg := tinyModelConfig(d.Model)
 	if err := cfg.Validate(); err != nil {
 		return out, badInput("demo.model: %v", err)
 	}
@@ -125,7 +122,7 @@ func (a *Activities) demoBase(ctx context.Context, key string, cfg llm.Config, d
 	a.info(ctx, "pretraining the demo base", "steps", d.PretrainSteps, "texts", len(texts))
 	m, _, err := train.Pretrain(ctx, cfg, texts,
 		train.Config{Steps: d.PretrainSteps, LR: d.PretrainLR, Seed: seed},
-		a.llmOptions(), func(p train.Progress) {
+		a.cfg.llmOptions(), func(p train.Progress) {
 			heartbeat(ctx, InitProgress{Phase: "pretrain", Step: p.Step, Steps: p.Steps, Loss: p.Loss})
 		})
 	if err != nil {

@@ -13,7 +13,6 @@ import (
 
 	"github.com/evomerge/evomerge/internal/eval"
 	"github.com/evomerge/evomerge/internal/eval/engine"
-	"github.com/evomerge/evomerge/internal/eval/synth"
 	"github.com/evomerge/evomerge/internal/llm"
 	"github.com/evomerge/evomerge/internal/store"
 	"github.com/evomerge/evomerge/workflows"
@@ -41,7 +40,7 @@ func (a *Activities) Evaluate(ctx context.Context, in workflows.EvaluateInput) (
 		return out, err
 	}
 	defer l.Close()
-	m, err := llm.Load(l.Path, a.llmOptions())
+	m, err := llm.Load(l.Path, a.cfg.llmOptions())
 	if err != nil {
 		return out, temporal.NewNonRetryableApplicationError(
 			fmt.Sprintf("evaluate %s: load model: %v", in.Model, err), workflows.ErrTypeEvalFailed, err)
@@ -76,50 +75,9 @@ func (a *Activities) Evaluate(ctx context.Context, in workflows.EvaluateInput) (
 			fmt.Sprintf("evaluate %s %s: fitness is %v", in.Label, in.Model, rep.Fitness), workflows.ErrTypeEvalFailed, nil)
 	}
 	out.Fitness = rep.Fitness
-	out.Cached = len(rep.Tasks) > 0
-	for i, t := range rep.Tasks {
-		out.Tasks = append(out.Tasks, workflows.TaskScore{Family: in.Suite.Tasks[i].Family, Score: t.Score, Items: t.N})
-		if !t.Cached {
-			out.Cached = false
-			out.Items += t.N // only work done counts against the budget
-		}
-	}
+	out.Tasks, out.Items, out.Cached = taskScores(in.Suite, rep)
 	a.info(ctx, "evaluated", "label", in.Label, "model", in.Model, "fitness", out.Fitness, "cached", out.Cached)
 	return out, nil
-}
-
-func (a *Activities) llmOptions() llm.Options {
-	return llm.Options{Threads: a.cfg.Threads, Device: a.cfg.Backend, CUDALibrary: a.cfg.CUDALibrary}
-}
-
-// evalSuite turns the workflow's suite into an eval suite of synthetic tasks.
-func evalSuite(s workflows.SuiteSpec) (eval.Suite, error) {
-	switch s.Name {
-	case "", "synth", "synthetic":
-	default:
-		return eval.Suite{}, badInput("suite.name: %q is not known to this worker (want synth)", s.Name)
-	}
-	split, err := synth.ParseSplit(s.Split)
-	if err != nil {
-		return eval.Suite{}, badInput("suite.split: %v", err)
-	}
-	if len(s.Tasks) == 0 {
-		return eval.Suite{}, badInput("suite.tasks: empty")
-	}
-	suite := eval.Suite{Name: "synthetic-" + string(split)}
-	for i, t := range s.Tasks {
-		if t.Items < 1 {
-			return eval.Suite{}, badInput("suite.tasks[%d].items: %d, want at least 1", i, t.Items)
-		}
-		suite.Tasks = append(suite.Tasks, eval.TaskSpec{
-			Name: t.Family, Source: "synthetic", Family: t.Family, Split: string(split),
-			N: t.Items, Seed: s.Seed, Weight: t.Weight,
-		})
-	}
-	if err := suite.Validate(); err != nil {
-		return eval.Suite{}, badInput("suite: %v", err)
-	}
-	return suite, nil
 }
 
 // storeCache keeps eval task results as named objects in the store, shared

@@ -26,13 +26,6 @@ import (
 // the trainer's output bytes change for the same job.
 const fineTuneEngineVersion = "finetune-1"
 
-const (
-	defaultExamples        = 256
-	defaultCheckpointEvery = 20
-	maxSteps               = 1_000_000
-	maxExamples            = 1_000_000
-)
-
 // fineTuneBeat is the heartbeat detail and the store's checkpoint pointer: the
 // contract's FineTuneHeartbeat plus the first loss, so a resumed run reports
 // the same result as one never interrupted.
@@ -85,7 +78,7 @@ func (a *Activities) fineTune(ctx context.Context, in workflows.FineTuneInput, r
 		return out, err
 	}
 	defer l.Close()
-	base, err := llm.Load(l.Path, a.llmOptions())
+	base, err := llm.Load(l.Path, a.cfg.llmOptions())
 	if err != nil {
 		return out, badInput("base %s: %v", in.Base, err)
 	}
@@ -125,10 +118,7 @@ func (a *Activities) fineTune(ctx context.Context, in workflows.FineTuneInput, r
 	firstSeen := resumePath != "" && resume.FirstLoss != 0
 	job := train.Job{
 		Base: base, Data: data,
-		Config: train.Config{
-			Method: p.Method, Steps: p.Steps, LR: p.LR, BatchSize: p.Batch,
-			Rank: p.Rank, Alpha: p.Alpha, Seed: p.Seed, CheckpointEvery: p.CheckpointEvery,
-		},
+		Config:        trainConfig(p),
 		ResumeFrom:    resumePath,
 		CheckpointDir: filepath.Join(dir, "checkpoints"),
 		OnCheckpoint: func(path string, step int) error {
@@ -208,37 +198,15 @@ func (a *Activities) fineTune(ctx context.Context, in workflows.FineTuneInput, r
 }
 
 // fineTuneParams fills defaults and rejects parameters no retry can fix,
-// naming the field.
+// naming the field (workflows.FineTuneParams.Check, the one check of them,
+// plus the dataset, which only the engine knows).
 func fineTuneParams(p workflows.FineTuneParams) (workflows.FineTuneParams, error) {
-	if p.Method == "" {
-		p.Method = "full"
+	p = p.WithDefaults()
+	if errs := p.Check(); len(errs) > 0 {
+		return p, badInput("params.%v", errs[0])
 	}
-	if p.Examples == 0 {
-		p.Examples = defaultExamples
-	}
-	if p.CheckpointEvery == 0 {
-		p.CheckpointEvery = defaultCheckpointEvery
-	}
-	switch {
-	case p.Method != "full" && p.Method != "lora":
-		return p, badInput("params.method: %q, want full or lora", p.Method)
-	case !(p.LR > 0) || math.IsInf(p.LR, 0) || p.LR > 1:
-		return p, badInput("params.lr: %g, want within (0, 1]", p.LR)
-	case p.Steps < 1 || p.Steps > maxSteps:
-		return p, badInput("params.steps: %d, want 1..%d", p.Steps, maxSteps)
-	case p.Examples < 1 || p.Examples > maxExamples:
-		return p, badInput("params.examples: %d, want 1..%d", p.Examples, maxExamples)
-	case p.Batch < 0 || p.Batch > 4096:
-		return p, badInput("params.batch: %d, want 0..4096", p.Batch)
-	case p.CheckpointEvery < 0:
-		return p, badInput("params.checkpoint_every: %d is negative", p.CheckpointEvery)
-	case p.Method == "lora" && (p.Rank < 0 || p.Alpha < 0 || math.IsNaN(p.Alpha)):
-		return p, badInput("params.rank/alpha: %d/%g must not be negative", p.Rank, p.Alpha)
-	case !slices.Contains(synth.Families(), p.Dataset):
+	if !slices.Contains(synth.Families(), p.Dataset) {
 		return p, badInput("params.dataset: %q is not a synthetic family (%v)", p.Dataset, synth.Families())
-	}
-	if p.Method == "full" {
-		p.Rank, p.Alpha = 0, 0 // not used: keep them out of the output key
 	}
 	return p, nil
 }

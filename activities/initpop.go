@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
 	"strings"
 
 	"github.com/evomerge/evomerge/internal/store"
@@ -56,13 +55,10 @@ func (a *Activities) continueLineage(ctx context.Context, in workflows.InitPopul
 	if len(rec.Population) == 0 {
 		return out, false, badInput("continue_lineage %s: the recorded population is empty", in.ContinueLineage)
 	}
-	pop := append([]workflows.LineageMember(nil), rec.Population...)
-	// The best recorded members continue; ties keep the recorded order.
-	sort.SliceStable(pop, func(i, j int) bool { return pop[i].Fitness > pop[j].Fitness })
-	if len(pop) > in.Size {
-		pop = pop[:in.Size]
-	}
-	for i, m := range pop {
+	// Every recorded member, with its recorded fitness: the workflow keeps
+	// the best of them (selection is the workflow's).
+	out.Source = workflows.SourceLineage
+	for i, m := range rec.Population {
 		r, err := store.ParseRef(m.Ref)
 		if err != nil {
 			return out, false, badInput("continue_lineage %s: population[%d]: %v", in.ContinueLineage, i, err)
@@ -72,11 +68,12 @@ func (a *Activities) continueLineage(ctx context.Context, in workflows.InitPopul
 		} else if !ok {
 			return out, false, badInput("continue_lineage %s: member #%d model %s is not in the store", in.ContinueLineage, m.ID, m.Ref)
 		}
-		// Fitness is left unset: the new run may score on another suite, and
-		// the evaluation cache makes re-scoring an unchanged suite free.
+		// The new run scores them again (its suite may differ; the
+		// evaluation cache makes re-scoring an unchanged suite free).
 		out.Members = append(out.Members, workflows.InitMember{
-			Ref:    m.Ref,
-			Origin: fmt.Sprintf("lineage %s (run %s) #%d", in.ContinueLineage, rec.Run, m.ID),
+			Ref:            m.Ref,
+			Origin:         fmt.Sprintf("lineage %s (run %s) #%d", in.ContinueLineage, rec.Run, m.ID),
+			LineageFitness: m.Fitness,
 		})
 	}
 	out.Base = rec.Base
@@ -84,7 +81,7 @@ func (a *Activities) continueLineage(ctx context.Context, in workflows.InitPopul
 }
 
 func (a *Activities) importModels(ctx context.Context, in workflows.InitPopulationInput) (workflows.InitPopulationOutput, error) {
-	var out workflows.InitPopulationOutput
+	out := workflows.InitPopulationOutput{Source: workflows.SourceImport}
 	for i, src := range in.Models {
 		ref, err := a.importModel(ctx, fmt.Sprintf("models[%d]", i), src)
 		if err != nil {

@@ -2,7 +2,6 @@ package activities
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"path/filepath"
 
@@ -25,7 +24,7 @@ type MergeProgress struct {
 // the child. The output key is derived from the inputs and the genome, so a
 // retry (or the same merge in another run) returns the stored child at once.
 func (a *Activities) Merge(ctx context.Context, in workflows.MergeInput) (workflows.MergeOutput, error) {
-	spec, err := mergeSpec(in)
+	spec, err := checkedMergeSpec(in)
 	if err != nil {
 		return workflows.MergeOutput{}, err
 	}
@@ -61,12 +60,9 @@ func (a *Activities) Merge(ctx context.Context, in workflows.MergeInput) (workfl
 	defer cleanup()
 	dst := filepath.Join(dir, "child.gguf")
 	a.info(ctx, "merge", "label", in.Label, "method", spec.Method, "inputs", len(in.Inputs))
-	res, err := merge.Merge(ctx, paths, dst, spec, merge.Options{
-		Parallelism: a.cfg.Threads,
-		Progress: func(done, total int) {
-			heartbeat(ctx, MergeProgress{Tensors: done, Total: total})
-		},
-	})
+	res, err := merge.Merge(ctx, paths, dst, spec, a.cfg.mergeOptions(func(done, total int) {
+		heartbeat(ctx, MergeProgress{Tensors: done, Total: total})
+	}))
 	if err != nil {
 		if ctx.Err() != nil {
 			return out, ctx.Err()
@@ -90,10 +86,9 @@ func (a *Activities) Merge(ctx context.Context, in workflows.MergeInput) (workfl
 	return out, nil
 }
 
-// mergeSpec converts the workflow's genome (merge.Spec's JSON subset) to a
-// spec and validates it against the inputs; a bad one is a non-retryable
-// error naming the field.
-func mergeSpec(in workflows.MergeInput) (merge.Spec, error) {
+// checkedMergeSpec is the engine's spec of the input's genome, validated
+// against the inputs; a bad one is a non-retryable error naming the field.
+func checkedMergeSpec(in workflows.MergeInput) (merge.Spec, error) {
 	if len(in.Inputs) == 0 {
 		return merge.Spec{}, badInput("inputs: no models to merge")
 	}
@@ -102,14 +97,7 @@ func mergeSpec(in workflows.MergeInput) (merge.Spec, error) {
 			return merge.Spec{}, badInput("inputs[%d]: %v", i, err)
 		}
 	}
-	b, err := json.Marshal(in.Genome)
-	if err != nil {
-		return merge.Spec{}, badInput("genome: %v", err)
-	}
-	var spec merge.Spec
-	if err := json.Unmarshal(b, &spec); err != nil {
-		return merge.Spec{}, badInput("genome: %v", err)
-	}
+	spec := mergeSpec(in.Genome)
 	if err := spec.Validate(len(in.Inputs)); err != nil {
 		return merge.Spec{}, badInput("genome.%v", err)
 	}

@@ -26,14 +26,20 @@ func runID(cfg workflows.RunConfig, id string) string {
 	return "evo-" + cfg.Name
 }
 
-// startRun starts (or, when the same run is already running, attaches to) an
-// Evolution workflow. The workflow's own tasks go to the cpu queue.
-func startRun(ctx context.Context, c client.Client, cfg workflows.RunConfig, id string) (client.WorkflowRun, error) {
+// startRun is the one way a run starts: an Evolution workflow with the run's
+// search attribute, its own tasks on the cpu queue. A run with the same id
+// already running is an error, or with attach (quickstart resuming after an
+// interruption) the run to follow.
+func startRun(ctx context.Context, c client.Client, cfg workflows.RunConfig, id string, attach bool) (client.WorkflowRun, error) {
+	policy := enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL
+	if attach {
+		policy = enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING
+	}
 	opts := client.StartWorkflowOptions{
 		ID:                       id,
 		TaskQueue:                cfg.TaskQueues.CPU,
-		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
-		TypedSearchAttributes:    temporal.NewSearchAttributes(temporal.NewSearchAttributeKeyKeyword(workflows.SearchAttrRun).ValueSet(cfg.Name)),
+		WorkflowIDConflictPolicy: policy,
+		TypedSearchAttributes:    temporal.NewSearchAttributes(workflows.SearchRun.ValueSet(cfg.Name)),
 		StaticSummary:            fmt.Sprintf("evolve %s: %d models × %d generations, seed %d", cfg.Name, cfg.Population, cfg.Generations, cfg.Seed),
 	}
 	run, err := c.ExecuteWorkflow(ctx, opts, workflows.WorkflowEvolution, workflows.EvolutionInput{RunConfig: cfg})
@@ -69,7 +75,7 @@ func cmdStart(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	defer c.Close()
 	wid := runID(cfg, *id)
-	run, err := startRun(ctx, c, cfg, wid)
+	run, err := startRun(ctx, c, cfg, wid, false)
 	if err != nil {
 		return err
 	}
@@ -262,7 +268,7 @@ func cmdReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if err := c.GetWorkflow(ctx, id, "").Get(ctx, &res); err != nil {
 			return fmt.Errorf("result of %s: %w", id, err)
 		}
-		printResult(stdout, res, uiWorkflowURL(*ui, cf.namespace, id))
+		printResult(stdout, res, uiWorkflowURL(*ui, cf.Namespace, id))
 		if lineage, err := queryNodes(ctx, c, id, workflows.QueryLineage); err == nil {
 			fmt.Fprintln(stdout, "\nwinner's ancestry:")
 			printAncestry(stdout, lineage, res.Winner.ID)

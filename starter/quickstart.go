@@ -90,11 +90,7 @@ func quickstartConfig(f quickstartFlags) (workflows.RunConfig, error) {
 		}
 		cfg.Publish = &workflows.PublishTarget{Kind: "path", Path: abs}
 	}
-	cfg = cfg.WithDefaults()
-	if err := cfg.Validate(); err != nil {
-		return cfg, err
-	}
-	return cfg, nil
+	return workflows.Prepare(cfg)
 }
 
 // local is an embedded server with an in-process worker: everything a run
@@ -168,7 +164,7 @@ func startLocal(ctx context.Context, f quickstartFlags, queues workflows.TaskQue
 	if err != nil {
 		return nil, err
 	}
-	acts, err := activities.New(activities.Config{Store: st, WorkDir: filepath.Join(f.dir, "work"), Threads: f.threads, Log: log})
+	acts, err := activities.New(activities.Config{Store: st, WorkDir: filepath.Join(f.dir, "work"), Device: "cpu", Threads: f.threads, Log: log})
 	if err != nil {
 		return nil, err
 	}
@@ -200,12 +196,7 @@ func quickstart(ctx context.Context, f quickstartFlags, cfg workflows.RunConfig,
 		d.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
 		fmt.Fprintf(stdout, "resuming run %s, interrupted earlier, where it stopped\n", id)
 	} else {
-		opts := client.StartWorkflowOptions{
-			ID: id, TaskQueue: cfg.TaskQueues.CPU,
-			WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
-			StaticSummary:            fmt.Sprintf("quickstart: %d models × %d generations, seed %d", cfg.Population, cfg.Generations, cfg.Seed),
-		}
-		if _, err := c.ExecuteWorkflow(ctx, opts, workflows.WorkflowEvolution, workflows.EvolutionInput{RunConfig: cfg}); err != nil {
+		if _, err := startRun(ctx, c, cfg, id, true); err != nil {
 			return fmt.Errorf("start the demo run: %w", err)
 		}
 		fmt.Fprintf(stdout, "started run %s: %d models × %d generations, seed %d (a second quickstart reuses the cached demo population)\n",

@@ -39,7 +39,8 @@ func scheduleAction(cfg workflows.RunConfig, fresh bool) (workflows.RunConfig, *
 	if !fresh {
 		cfg.Init.ContinueLineage = cfg.Lineage
 	}
-	if err := cfg.Validate(); err != nil {
+	cfg, err := workflows.Prepare(cfg)
+	if err != nil {
 		return cfg, nil, err
 	}
 	return cfg, &client.ScheduleWorkflowAction{
@@ -49,7 +50,7 @@ func scheduleAction(cfg workflows.RunConfig, fresh bool) (workflows.RunConfig, *
 		Args:      []any{workflows.EvolutionInput{RunConfig: cfg}},
 		TaskQueue: cfg.TaskQueues.CPU,
 		TypedSearchAttributes: temporal.NewSearchAttributes(
-			temporal.NewSearchAttributeKeyKeyword(workflows.SearchAttrRun).ValueSet(cfg.Name)),
+			workflows.SearchRun.ValueSet(cfg.Name)),
 	}, nil
 }
 

@@ -1,33 +1,24 @@
 package main
 
 import (
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"runtime"
 	"strconv"
 	"strings"
 
 	"go.temporal.io/sdk/client"
 
+	"github.com/evomerge/evomerge/temporalconn"
 	"github.com/evomerge/evomerge/workers/pool"
 )
 
 // config is everything the worker process is told, from flags or, when a
 // flag is not given, from its environment variable.
 type config struct {
-	Address       string
-	Namespace     string
-	APIKey        string
-	TLS           bool
-	TLSCert       string
-	TLSKey        string
-	TLSCA         string
-	TLSServerName string
+	temporalconn.Settings // how to reach Temporal (shared with the starter)
 
 	Queues    []pool.Queue
 	Workflows bool
@@ -37,9 +28,10 @@ type config struct {
 	CacheDir   string
 	CacheLimit int64
 	WorkDir    string
-	Backend    string
-	CUDALib    string
-	Threads    int
+	// Device, CUDALibrary and Threads go to the engines (activities.Config).
+	Device      string
+	CUDALibrary string
+	Threads     int
 
 	LogLevel  string
 	LogFormat string
@@ -49,15 +41,11 @@ type flagSpec struct {
 	name, env, def, usage string
 }
 
+// oldEnv: variables renamed so one thing has one name, by new name; the old
+// one is still read when the new one is not set.
+var oldEnv = map[string]string{"EVOMERGE_DEVICE": "EVOMERGE_BACKEND"}
+
 var flagSpecs = []flagSpec{
-	{"address", "TEMPORAL_ADDRESS", "localhost:7233", "Temporal frontend host:port"},
-	{"namespace", "TEMPORAL_NAMESPACE", "default", "Temporal namespace"},
-	{"api-key", "TEMPORAL_API_KEY", "", "API key (Temporal Cloud); implies TLS"},
-	{"tls", "TEMPORAL_TLS", "false", "use TLS without client certificates"},
-	{"tls-cert", "TEMPORAL_TLS_CERT", "", "client certificate file (mTLS)"},
-	{"tls-key", "TEMPORAL_TLS_KEY", "", "client key file (mTLS)"},
-	{"tls-ca", "TEMPORAL_TLS_CA", "", "CA certificate file to verify the server"},
-	{"tls-server-name", "TEMPORAL_TLS_SERVER_NAME", "", "server name to verify (default: from address)"},
 	{"queues", "EVOMERGE_QUEUES", "cpu=4,gpu=1", "task queues to poll and activities of each at once"},
 	{"workflows", "EVOMERGE_WORKFLOWS", "true", "also run workflow tasks of the polled queues"},
 	{"store", "EVOMERGE_STORE", "file://./.evomerge/store", "artifact store URL (file://DIR or s3://bucket/prefix?endpoint=URL)"},
@@ -65,7 +53,7 @@ var flagSpecs = []flagSpec{
 	{"cache-dir", "EVOMERGE_CACHE_DIR", ".evomerge/cache", "local cache of remote store objects"},
 	{"cache-limit", "EVOMERGE_CACHE_LIMIT", "8GiB", "cache size limit (bytes, or with KiB/MiB/GiB/TiB)"},
 	{"work-dir", "EVOMERGE_WORK_DIR", "", "scratch directory (default: system temp)"},
-	{"backend", "EVOMERGE_BACKEND", "cpu", "compute backend: cpu or cuda"},
+	{"device", "EVOMERGE_DEVICE", "cpu", "compute device: cpu or cuda (models load and fine-tunes train there)"},
 	{"cuda-library", "EVOMERGE_CUDA_LIB", "", "libggml-cuda.so for --backend cuda (see infra/build-cuda.sh)"},
 	{"threads", "EVOMERGE_THREADS", strconv.Itoa(runtime.NumCPU()), "compute threads (ggml busy-waits: at most the free cores)"},
 	{"log-level", "EVOMERGE_LOG_LEVEL", "info", "debug, info, warn or error"},
@@ -76,14 +64,21 @@ var flagSpecs = []flagSpec{
 func parseConfig(args []string, getenv func(string) string, usage io.Writer) (config, error) {
 	fs := flag.NewFlagSet("workers", flag.ContinueOnError)
 	fs.SetOutput(usage)
+	var c config
+	c.Settings.Register(fs, getenv)
 	vals := map[string]*string{}
 	for _, f := range flagSpecs {
 		def := f.def
+		if v := getenv(oldEnv[f.env]); oldEnv[f.env] != "" && v != "" {
+			def = v
+		}
 		if v := getenv(f.env); v != "" {
 			def = v
 		}
 		vals[f.name] = fs.String(f.name, def, f.usage+" [$"+f.env+"]")
 	}
+	// --backend is --device's name before the rename.
+	fs.Func("backend", "old name of --device", func(v string) error { *vals["device"] = v; return nil })
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}
@@ -98,16 +93,10 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 		}
 		return b, nil
 	}
-	c := config{
-		Address: get("address"), Namespace: get("namespace"), APIKey: get("api-key"),
-		TLSCert: get("tls-cert"), TLSKey: get("tls-key"), TLSCA: get("tls-ca"), TLSServerName: get("tls-server-name"),
-		Store: get("store"), S3Endpoint: get("s3-endpoint"), CacheDir: get("cache-dir"), WorkDir: get("work-dir"), Backend: get("backend"), CUDALib: get("cuda-library"),
-		LogLevel: get("log-level"), LogFormat: get("log-format"),
-	}
+	c.Store, c.S3Endpoint, c.CacheDir, c.WorkDir = get("store"), get("s3-endpoint"), get("cache-dir"), get("work-dir")
+	c.Device, c.CUDALibrary = get("device"), get("cuda-library")
+	c.LogLevel, c.LogFormat = get("log-level"), get("log-format")
 	var err error
-	if c.TLS, err = boolean("tls"); err != nil {
-		return c, err
-	}
 	if c.Workflows, err = boolean("workflows"); err != nil {
 		return c, err
 	}
@@ -120,25 +109,16 @@ func parseConfig(args []string, getenv func(string) string, usage io.Writer) (co
 	if c.Threads, err = strconv.Atoi(get("threads")); err != nil || c.Threads < 1 {
 		return c, fmt.Errorf("--threads: %q is not a positive integer", get("threads"))
 	}
-	switch c.Backend {
+	switch c.Device {
 	case "cpu":
 	case "cuda":
-		if c.CUDALib == "" {
-			return c, errors.New("--cuda-library: required with --backend cuda (build it with infra/build-cuda.sh)")
+		if c.CUDALibrary == "" {
+			return c, errors.New("--cuda-library: required with --device cuda (build it with infra/build-cuda.sh)")
 		}
 	default:
-		return c, fmt.Errorf("--backend: %q, want cpu or cuda", c.Backend)
+		return c, fmt.Errorf("--device: %q, want cpu or cuda", c.Device)
 	}
-	if c.Address == "" {
-		return c, errors.New("--address: empty")
-	}
-	if c.Namespace == "" {
-		return c, errors.New("--namespace: empty")
-	}
-	if (c.TLSCert == "") != (c.TLSKey == "") {
-		return c, errors.New("--tls-cert and --tls-key: give both or neither")
-	}
-	return c, nil
+	return c, c.Settings.Check()
 }
 
 // parseBytes reads "1024", "512MiB", "8GiB" (also KB/MB/GB as powers of 1000).
@@ -163,34 +143,5 @@ func parseBytes(s string) (int64, error) {
 	return n * mult, nil
 }
 
-// clientOptions turns the connection settings into SDK options.
-func (c config) clientOptions() (client.Options, error) {
-	opts := client.Options{HostPort: c.Address, Namespace: c.Namespace}
-	useTLS := c.TLS || c.APIKey != "" || c.TLSCert != "" || c.TLSCA != ""
-	if useTLS {
-		tc := &tls.Config{ServerName: c.TLSServerName, MinVersion: tls.VersionTLS12}
-		if c.TLSCert != "" {
-			cert, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey)
-			if err != nil {
-				return opts, fmt.Errorf("--tls-cert/--tls-key: %w", err)
-			}
-			tc.Certificates = []tls.Certificate{cert}
-		}
-		if c.TLSCA != "" {
-			pem, err := os.ReadFile(c.TLSCA)
-			if err != nil {
-				return opts, fmt.Errorf("--tls-ca: %w", err)
-			}
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(pem) {
-				return opts, fmt.Errorf("--tls-ca: %s holds no PEM certificate", c.TLSCA)
-			}
-			tc.RootCAs = pool
-		}
-		opts.ConnectionOptions.TLS = tc
-	}
-	if c.APIKey != "" {
-		opts.Credentials = client.NewAPIKeyStaticCredentials(c.APIKey)
-	}
-	return opts, nil
-}
+// clientOptions are the SDK options of the connection settings.
+func (c config) clientOptions() (client.Options, error) { return c.Settings.ClientOptions(nil) }

@@ -43,7 +43,8 @@ func TestBadSettingsNameTheFlag(t *testing.T) {
 		"listed twice":             {"--queues", "cpu,cpu=2"},
 		"--cache-limit":            {"--cache-limit", "lots"},
 		"--threads":                {"--threads", "-1"},
-		"--backend":                {"--backend", "tpu"},
+		"--device":                 {"--device", "tpu"},
+		"--device: \"npu\"":        {"--backend", "npu"}, // the old name still works
 		"--tls-cert and --tls-key": {"--tls-cert", "c.pem"},
 		"--workflows":              {"--workflows", "maybe"},
 		"unexpected argument":      {"extra"},

@@ -54,7 +54,7 @@ func run(cfg config) error {
 		return err
 	}
 	acts, err := activities.New(activities.Config{
-		Store: st, WorkDir: cfg.WorkDir, Threads: cfg.Threads, Backend: cfg.Backend, CUDALibrary: cfg.CUDALib, Log: log,
+		Store: st, WorkDir: cfg.WorkDir, Threads: cfg.Threads, Device: cfg.Device, CUDALibrary: cfg.CUDALibrary, Log: log,
 	})
 	if err != nil {
 		return err
@@ -89,7 +89,7 @@ func run(cfg config) error {
 		return err
 	}
 	log.Info().Str("address", cfg.Address).Str("namespace", cfg.Namespace).
-		Any("queues", cfg.Queues).Str("store", st.String()).Str("backend", cfg.Backend).
+		Any("queues", cfg.Queues).Str("store", st.String()).Str("device", cfg.Device).
 		Int("threads", cfg.Threads).Msg("worker started")
 	<-ctx.Done()
 	log.Info().Msg("stopping: waiting for running activities")

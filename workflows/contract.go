@@ -97,13 +97,15 @@ type DemoSpec struct {
 	FineTune FineTuneParams `json:"fine_tune"`
 }
 
-// TinyModel is the shape of the demo's tiny llama (mirrors llm.Config).
+// TinyModel is the shape of the demo's tiny llama: the fields of llm.Config
+// a user chooses, under the same names (activities.tinyModelConfig converts;
+// histories recorded before the rename say "ff" for ffn, still read).
 type TinyModel struct {
 	Layers  int `json:"layers"`
 	Dim     int `json:"dim"`
 	Heads   int `json:"heads"`
 	KVHeads int `json:"kv_heads"`
-	FF      int `json:"ff"`
+	FFN     int `json:"ffn"`
 	Context int `json:"context"`
 }
 
@@ -113,12 +115,24 @@ type InitMember struct {
 	// Origin says where it came from, for lineage ("import models/a.gguf",
 	// "fine-tune full lr=1e-3 on addition", "lineage nightly #12").
 	Origin string `json:"origin"`
-	// Fitness is set when the member comes from a continued lineage and was
-	// scored with the same suite; nil means unscored.
-	Fitness *float64 `json:"fitness,omitempty"`
+	// LineageFitness is the fitness a continued lineage recorded for it: the
+	// workflow keeps the best of a larger recorded population by it (it is
+	// not a score of this run, whose suite may differ).
+	LineageFitness float64 `json:"lineage_fitness,omitempty"`
 }
 
+// Sources of generation 0 (InitPopulationOutput.Source).
+const (
+	SourceLineage = "lineage"
+	SourceImport  = "import"
+	SourceDemo    = "demo"
+)
+
 type InitPopulationOutput struct {
+	// Source is where the members came from; with SourceLineage the
+	// workflow keeps the best Size of them. Empty in histories recorded
+	// before it existed (the activity truncated then).
+	Source  string       `json:"source,omitempty"`
 	Members []InitMember `json:"members"`
 	// Base is the base model for merge methods that need one ("" if none).
 	Base ModelRef `json:"base,omitempty"`
@@ -135,8 +149,9 @@ type Param struct {
 	ByClass map[string][]float64 `json:"by_class,omitempty"`
 }
 
-// Genome mirrors merge.Spec's JSON (method, base, global, per_model, slices,
-// seed, out_type): the merge recipe the workflow sampled.
+// Genome mirrors merge.Spec field by field (activities.mergeSpec converts;
+// a test checks every field of one has its counterpart in the other): the
+// merge recipe the workflow sampled.
 type Genome struct {
 	Method string `json:"method"`
 	// Base indexes MergeInput.Inputs; -1 means no base model.
@@ -150,8 +165,18 @@ type Genome struct {
 	OutType string  `json:"out_type,omitempty"`
 }
 
-// Slice selects a layer range [From, To) of input Model.
+// Slice mirrors merge.Slice: a run of output layers, copied from one layer
+// range [From, To) of input Model, or with Sources, merged layer by layer
+// from ranges of several inputs.
 type Slice struct {
+	Model   int           `json:"model"`
+	From    int           `json:"from"`
+	To      int           `json:"to"`
+	Sources []SliceSource `json:"sources,omitempty"`
+}
+
+// SliceSource mirrors merge.SliceSource: layer range [From, To) of input Model.
+type SliceSource struct {
 	Model int `json:"model"`
 	From  int `json:"from"`
 	To    int `json:"to"`
@@ -174,9 +199,22 @@ type MergeOutput struct {
 
 // ---------------------------------------------------------------- FineTune
 
+// Fine-tune methods (train.Config.Method; checked by a test).
+const (
+	FineTuneFull = "full"
+	FineTuneLoRA = "lora"
+)
+
+// FineTuneMethods are the fine-tune methods, in the order errors list them.
+var FineTuneMethods = []string{FineTuneFull, FineTuneLoRA}
+
+// MaxFineTuneSteps bounds the steps of one fine-tune.
+const MaxFineTuneSteps = 1_000_000
+
 // FineTuneParams are the mutation hyperparameters (sampled by the workflow).
+// BatchSize was "batch" in histories recorded before the rename (still read).
 type FineTuneParams struct {
-	Method string  `json:"method"` // "full" | "lora"
+	Method string  `json:"method"` // FineTuneFull | FineTuneLoRA
 	LR     float64 `json:"lr"`
 	Steps  int     `json:"steps"`
 	Rank   int     `json:"rank,omitempty"`  // lora only
@@ -184,9 +222,9 @@ type FineTuneParams struct {
 	// Dataset is a synthetic task family (training split), e.g. "addition".
 	Dataset string `json:"dataset"`
 	// Examples: how many training examples to generate (0 = activity default).
-	Examples int    `json:"examples,omitempty"`
-	Batch    int    `json:"batch,omitempty"`
-	Seed     uint64 `json:"seed"`
+	Examples  int    `json:"examples,omitempty"`
+	BatchSize int    `json:"batch_size,omitempty"`
+	Seed      uint64 `json:"seed"`
 	// CheckpointEvery: steps between checkpoints written to the store
 	// (0 = activity default). The heartbeat timeout must exceed one interval.
 	CheckpointEvery int `json:"checkpoint_every,omitempty"`
@@ -229,8 +267,16 @@ type TaskSpec struct {
 	Items  int     `json:"items,omitempty"`  // 0 = eval default
 }
 
-// SuiteSpec is what to evaluate on. Split "dev" drives selection; "test" is
-// held out and used only for the final report.
+// Split names of the evaluation suite, the engine's (synth.Split; checked by
+// a test): SplitValidation drives selection; SplitTest is held out and used
+// only for the final report. Histories recorded before say "dev" for
+// validation, which the activities still read.
+const (
+	SplitValidation = "validation"
+	SplitTest       = "test"
+)
+
+// SuiteSpec is what to evaluate on: tasks of one split.
 type SuiteSpec struct {
 	Name  string     `json:"name"` // "synth" for the synthetic pack
 	Split string     `json:"split"`
@@ -296,4 +342,60 @@ type PublishInput struct {
 type PublishOutput struct {
 	// Location: path, store key or ollama model name where the winner is.
 	Location string `json:"location"`
+}
+
+// WithDefaults fills what a fine-tune's parameters leave to the activity.
+func (p FineTuneParams) WithDefaults() FineTuneParams {
+	if p.Method == "" {
+		p.Method = FineTuneFull
+	}
+	if p.Examples == 0 {
+		p.Examples = DefaultFineTuneExamples
+	}
+	if p.CheckpointEvery == 0 {
+		p.CheckpointEvery = DefaultCheckpointEvery
+	}
+	if p.Method == FineTuneFull {
+		p.Rank, p.Alpha = 0, 0 // not used: keep them out of the output key
+	}
+	return p
+}
+
+// Defaults of a fine-tune the workflow leaves to the activity.
+const (
+	DefaultFineTuneExamples = 256
+	DefaultCheckpointEvery  = 20
+	maxFineTuneExamples     = 1_000_000
+)
+
+// Check names every problem of parameters that went through WithDefaults
+// (fields relative to the parameters; the dataset is checked where the
+// datasets are known, in the activity). The one check of fine-tune
+// parameters: the run config's init.demo.fine_tune and the FineTune activity
+// both use it.
+func (p FineTuneParams) Check() []*FieldError {
+	pr := &problems{}
+	switch {
+	case p.Method != FineTuneFull && p.Method != FineTuneLoRA:
+		pr.bad("method", "%q, want full or lora", p.Method)
+	}
+	if !(p.LR > 0) || !finite(p.LR) || p.LR > 1 {
+		pr.bad("lr", "%g, want within (0, 1]", p.LR)
+	}
+	if p.Steps < 1 || p.Steps > MaxFineTuneSteps {
+		pr.bad("steps", "%d, want 1..%d", p.Steps, MaxFineTuneSteps)
+	}
+	if p.Examples < 1 || p.Examples > maxFineTuneExamples {
+		pr.bad("examples", "%d, want 1..%d", p.Examples, maxFineTuneExamples)
+	}
+	if p.BatchSize < 0 || p.BatchSize > 4096 {
+		pr.bad("batch_size", "%d, want 0..4096", p.BatchSize)
+	}
+	if p.CheckpointEvery < 0 {
+		pr.bad("checkpoint_every", "%d is negative", p.CheckpointEvery)
+	}
+	if p.Method == FineTuneLoRA && (p.Rank < 0 || p.Alpha < 0 || !finite(p.Alpha)) {
+		pr.bad("rank", "rank/alpha %d/%g must not be negative", p.Rank, p.Alpha)
+	}
+	return pr.errs
 }

@@ -16,17 +16,8 @@ import (
 // config is invalid (the message names the fields).
 const ErrTypeInvalidConfig = "InvalidConfig"
 
-// Split names of the evaluation suite.
-const (
-	SplitDev  = "dev"
-	SplitTest = "test"
-)
-
 var (
-	searchRun     = temporal.NewSearchAttributeKeyKeyword(SearchAttrRun)
-	searchGen     = temporal.NewSearchAttributeKeyInt64(SearchAttrGeneration)
-	searchFitness = temporal.NewSearchAttributeKeyFloat64(SearchAttrBestFitness)
-	modelRefRE    = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
+	modelRefRE = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
 )
 
 // RegisterWorkflows registers the Evolution workflow under its stable name.
@@ -38,8 +29,8 @@ func RegisterWorkflows(r worker.WorkflowRegistry) {
 // with the population, PRNG state and lineage, so its history stays small no
 // matter how many generations a run has.
 func Evolution(ctx workflow.Context, in EvolutionInput) (*RunResult, error) {
-	cfg := in.RunConfig.WithDefaults()
-	if err := cfg.Validate(); err != nil {
+	cfg, err := Prepare(in.RunConfig)
+	if err != nil {
 		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeInvalidConfig, nil)
 	}
 	r := &run{cfg: cfg, st: in.State}
@@ -182,11 +173,11 @@ func (r *run) updateDetails(ctx workflow.Context) {
 
 func (r *run) upsertSearch(ctx workflow.Context) {
 	updates := []temporal.SearchAttributeUpdate{
-		searchRun.ValueSet(r.cfg.Name),
-		searchGen.ValueSet(int64(r.st.Generation)),
+		SearchRun.ValueSet(r.cfg.Name),
+		SearchGeneration.ValueSet(int64(r.st.Generation)),
 	}
 	if lb := r.st.leaderboard(); len(lb) > 0 {
-		updates = append(updates, searchFitness.ValueSet(lb[0].Fitness))
+		updates = append(updates, SearchBestFitness.ValueSet(lb[0].Fitness))
 	}
 	if err := workflow.UpsertTypedSearchAttributes(ctx, updates...); err != nil {
 		// Visibility is best effort; the run itself must not depend on it.
@@ -244,6 +235,9 @@ func (r *run) initPopulation(ctx workflow.Context) error {
 			fmt.Sprintf("InitPopulation returned base %q, not a sha256:<hex> model ref", out.Base), ErrTypeBadInput, nil)
 	}
 	r.st.Base = out.Base
+	if out.Source == SourceLineage {
+		out.Members = bestOfLineage(out.Members, cfg.Population)
+	}
 	for i, m := range out.Members {
 		if !modelRefRE.MatchString(m.Ref) {
 			return temporal.NewNonRetryableApplicationError(
@@ -294,7 +288,7 @@ func (r *run) evaluatePopulation(ctx workflow.Context) error {
 	}
 	r.setPhase(ctx, fmt.Sprintf("evaluating %d models", len(todo)))
 	r.parallel(ctx, todo, func(ctx workflow.Context, id int) {
-		out, err := r.evaluate(ctx, r.st.Nodes[id].Ref, SplitDev, fmt.Sprintf("#%d", id))
+		out, err := r.evaluate(ctx, r.st.Nodes[id].Ref, SplitValidation, fmt.Sprintf("#%d", id))
 		if err != nil {
 			r.drop(ctx, id, "evaluation failed: "+errMessage(err))
 			return
@@ -429,7 +423,7 @@ func (r *run) child(ctx workflow.Context, p ChildPlan) {
 		ref = f.Ref
 	}
 	r.st.Nodes[p.ID].Ref = ref
-	e, err := r.evaluate(ctx, ref, SplitDev, fmt.Sprintf("#%d", p.ID))
+	e, err := r.evaluate(ctx, ref, SplitValidation, fmt.Sprintf("#%d", p.ID))
 	if err != nil {
 		r.drop(ctx, p.ID, "evaluation failed: "+errMessage(err))
 		return

@@ -276,13 +276,13 @@ func TestEvolutionUpsertsSearchAttributes(t *testing.T) {
 		env.OnUpsertTypedSearchAttributes(mock.Anything).Run(func(args mock.Arguments) {
 			sa := args.Get(0).(temporal.SearchAttributes)
 			m := map[string]any{}
-			if v, ok := sa.GetKeyword(searchRun); ok {
+			if v, ok := sa.GetKeyword(SearchRun); ok {
 				m[SearchAttrRun] = v
 			}
-			if v, ok := sa.GetInt64(searchGen); ok {
+			if v, ok := sa.GetInt64(SearchGeneration); ok {
 				m[SearchAttrGeneration] = v
 			}
-			if v, ok := sa.GetFloat64(searchFitness); ok {
+			if v, ok := sa.GetFloat64(SearchBestFitness); ok {
 				m[SearchAttrBestFitness] = v
 			}
 			seen = append(seen, m)

@@ -31,7 +31,7 @@ type fakeWorld struct {
 }
 
 func newFakeWorld() *fakeWorld {
-	return &fakeWorld{models: map[ModelRef][]float64{}, calls: map[string]int{}, families: DefaultFamilies, failEvalOnce: map[ModelRef]bool{}}
+	return &fakeWorld{models: map[ModelRef][]float64{}, calls: map[string]int{}, families: SynthFamilies, failEvalOnce: map[ModelRef]bool{}}
 }
 
 func (w *fakeWorld) put(v []float64) ModelRef {

@@ -161,7 +161,7 @@ func SampleFineTune(cfg RunConfig, rng *RNG) *FineTuneParams {
 	}
 	p := &FineTuneParams{
 		Method: method, LR: roundSig(lr, 3), Steps: steps, Dataset: ds, Seed: seed,
-		Examples: m.Examples, Batch: m.Batch, CheckpointEvery: m.CheckpointEvery,
+		Examples: m.Examples, BatchSize: m.BatchSize, CheckpointEvery: m.CheckpointEvery,
 	}
 	if method == "lora" {
 		p.Rank = rank

@@ -3,6 +3,8 @@ package workflows
 import (
 	"sort"
 	"time"
+
+	"go.temporal.io/sdk/temporal"
 )
 
 // Node statuses in the lineage.
@@ -112,11 +114,18 @@ const (
 	UpdateStop       = "stop"
 )
 
-// Search attributes the workflow upserts (registered by infra).
+// Search attributes the workflow upserts (registered by infra/devserver), by
+// name and as the typed keys the SDK takes; the only definition of both.
 const (
 	SearchAttrRun         = "EvoRun"
 	SearchAttrGeneration  = "EvoGeneration"
 	SearchAttrBestFitness = "EvoBestFitness"
+)
+
+var (
+	SearchRun         = temporal.NewSearchAttributeKeyKeyword(SearchAttrRun)
+	SearchGeneration  = temporal.NewSearchAttributeKeyInt64(SearchAttrGeneration)
+	SearchBestFitness = temporal.NewSearchAttributeKeyFloat64(SearchAttrBestFitness)
 )
 
 // ranked returns the scored IDs among ids, best first (ties by lower ID so
@@ -144,6 +153,18 @@ func (s *RunState) leaderboard() []Node {
 	out := make([]Node, len(ids))
 	for i, id := range ids {
 		out[i] = s.Nodes[id]
+	}
+	return out
+}
+
+// bestOfLineage keeps the best size members of a continued lineage by the
+// fitness it recorded (ties keep the recorded order), so a run continues
+// from the strongest of a larger population.
+func bestOfLineage(members []InitMember, size int) []InitMember {
+	out := append([]InitMember(nil), members...)
+	sort.SliceStable(out, func(i, j int) bool { return out[i].LineageFitness > out[j].LineageFitness })
+	if len(out) > size {
+		out = out[:size]
 	}
 	return out
 }

@@ -36,6 +36,8 @@ import (
 	uiserver "github.com/temporalio/ui-server/v2/server"
 	uiconfig "github.com/temporalio/ui-server/v2/server/config"
 	uioptions "github.com/temporalio/ui-server/v2/server/server_options"
+
+	"github.com/evomerge/evomerge/workflows"
 )
 
 // Defaults match the Temporal CLI's dev server, so every tool finds it.
@@ -49,9 +51,9 @@ const (
 
 // SearchAttributes are registered in the namespace on every start.
 var SearchAttributes = map[string]enumspb.IndexedValueType{
-	"EvoRun":         enumspb.INDEXED_VALUE_TYPE_KEYWORD,
-	"EvoGeneration":  enumspb.INDEXED_VALUE_TYPE_INT,
-	"EvoBestFitness": enumspb.INDEXED_VALUE_TYPE_DOUBLE,
+	workflows.SearchAttrRun:         enumspb.INDEXED_VALUE_TYPE_KEYWORD,
+	workflows.SearchAttrGeneration:  enumspb.INDEXED_VALUE_TYPE_INT,
+	workflows.SearchAttrBestFitness: enumspb.INDEXED_VALUE_TYPE_DOUBLE,
 }
 
 // Options configure a server. Zero values take the defaults above.

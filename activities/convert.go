@@ -1,0 +1,146 @@
+package activities
+
+import (
+	"slices"
+
+	"github.com/evomerge/evomerge/internal/eval"
+	"github.com/evomerge/evomerge/internal/eval/synth"
+	"github.com/evomerge/evomerge/internal/llm"
+	"github.com/evomerge/evomerge/internal/merge"
+	"github.com/evomerge/evomerge/internal/train"
+	"github.com/evomerge/evomerge/workflows"
+)
+
+// The one conversion layer from the workflow's contract types to the engines'
+// types, field by field (no JSON round trips). convert_test.go checks, per
+// pair, that every field and every mirrored enumeration (methods, splits,
+// families, output types) agree, so a field added on one side fails a test
+// instead of being dropped on the way.
+
+// mergeSpec is the engine's spec of a genome.
+func mergeSpec(g workflows.Genome) merge.Spec {
+	s := merge.Spec{Method: g.Method, Base: g.Base, Seed: g.Seed, OutType: g.OutType}
+	if len(g.Global) > 0 { // an empty map is no map, as the genome's JSON omits it
+		s.Global = mergeParams(g.Global)
+	}
+	for _, pm := range g.PerModel {
+		s.PerModel = append(s.PerModel, mergeParams(pm))
+	}
+	for _, sl := range g.Slices {
+		ms := merge.Slice{Model: sl.Model, From: sl.From, To: sl.To}
+		for _, src := range sl.Sources {
+			ms.Sources = append(ms.Sources, merge.SliceSource{Model: src.Model, From: src.From, To: src.To})
+		}
+		s.Slices = append(s.Slices, ms)
+	}
+	return s
+}
+
+// mergeParams converts one parameter map (nil stays nil). The spec, and so
+// the merge's output key, is the one the genome's JSON gave before this
+// conversion existed (tested).
+func mergeParams(ps map[string]workflows.Param) map[string]merge.Param {
+	if ps == nil {
+		return nil
+	}
+	out := make(map[string]merge.Param, len(ps))
+	for k, p := range ps {
+		mp := merge.Param{}
+		if len(p.Anchors) > 0 {
+			mp.Anchors = slices.Clone(p.Anchors)
+		}
+		if len(p.ByClass) > 0 {
+			mp.ByClass = make(map[string][]float64, len(p.ByClass))
+			for c, v := range p.ByClass {
+				mp.ByClass[c] = slices.Clone(v)
+			}
+		}
+		out[k] = mp
+	}
+	return out
+}
+
+// Byte-level tiny llamas (the demo's) share these; the rest comes from TinyModel.
+const (
+	tinyRopeBase = 10000
+	tinyNormEps  = 1e-5
+)
+
+// tinyModelConfig is the engine's config of the demo's tiny byte-level llama.
+func tinyModelConfig(m workflows.TinyModel) llm.Config {
+	return llm.Config{
+		Vocab: llm.ByteVocabLen, Layers: m.Layers, Dim: m.Dim, Heads: m.Heads, KVHeads: m.KVHeads,
+		FFN: m.FFN, Context: m.Context, RopeBase: tinyRopeBase, NormEps: tinyNormEps,
+	}
+}
+
+// trainConfig is the trainer's config of a fine-tune (after WithDefaults).
+func trainConfig(p workflows.FineTuneParams) train.Config {
+	return train.Config{
+		Method: p.Method, Steps: p.Steps, LR: p.LR, BatchSize: p.BatchSize,
+		Rank: p.Rank, Alpha: p.Alpha, Seed: p.Seed, CheckpointEvery: p.CheckpointEvery,
+	}
+}
+
+// llmOptions are where this worker's models run: its device, CUDA library
+// and threads (the trainer follows the model's backend).
+func (c Config) llmOptions() llm.Options {
+	return llm.Options{Device: c.Device, CUDALibrary: c.CUDALibrary, Threads: c.Threads}
+}
+
+// mergeOptions are this worker's merge engine options.
+func (c Config) mergeOptions(progress func(done, total int)) merge.Options {
+	return merge.Options{Parallelism: c.Threads, Progress: progress}
+}
+
+// suiteNames are the suite names the workflow's fitness.suite may give for
+// the synthetic pack.
+var suiteNames = []string{"", "synth", "synthetic"}
+
+// evalSuite is the engine's suite of the workflow's: synthetic tasks of one
+// split. Old histories' "dev" still means validation (synth.ParseSplit).
+func evalSuite(s workflows.SuiteSpec) (eval.Suite, error) {
+	known := false
+	for _, n := range suiteNames {
+		known = known || s.Name == n
+	}
+	if !known {
+		return eval.Suite{}, badInput("suite.name: %q is not known to this worker (want synth)", s.Name)
+	}
+	split, err := synth.ParseSplit(s.Split)
+	if err != nil {
+		return eval.Suite{}, badInput("suite.split: %v", err)
+	}
+	if len(s.Tasks) == 0 {
+		return eval.Suite{}, badInput("suite.tasks: empty")
+	}
+	suite := eval.Suite{Name: "synthetic-" + string(split)}
+	for i, t := range s.Tasks {
+		if t.Items < 1 {
+			return eval.Suite{}, badInput("suite.tasks[%d].items: %d, want at least 1", i, t.Items)
+		}
+		suite.Tasks = append(suite.Tasks, eval.TaskSpec{
+			Name: t.Family, Source: "synthetic", Family: t.Family, Split: string(split),
+			N: t.Items, Seed: s.Seed, Weight: t.Weight,
+		})
+	}
+	if err := suite.Validate(); err != nil {
+		return eval.Suite{}, badInput("suite: %v", err)
+	}
+	return suite, nil
+}
+
+// taskScores are the contract's scores of an engine report, in the suite's
+// task order, and the items scored now (cached results cost nothing against
+// the budget).
+func taskScores(s workflows.SuiteSpec, rep eval.Report) (scores []workflows.TaskScore, items int, cached bool) {
+	cached = len(rep.Tasks) > 0
+	for i, t := range rep.Tasks {
+		scores = append(scores, workflows.TaskScore{Family: s.Tasks[i].Family, Score: t.Score, Items: t.N})
+		if !t.Cached {
+			cached = false
+			items += t.N
+		}
+	}
+	return scores, items, cached
+}

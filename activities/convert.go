@@ -60,18 +60,18 @@ func mergeParams(ps map[string]workflows.Param) map[string]merge.Param {
 	return out
 }
 
-// Byte-level tiny llamas (the demo's) share these; the rest comes from TinyModel.
-const (
-	tinyRopeBase = 10000
-	tinyNormEps  = 1e-5
-)
-
 // tinyModelConfig is the engine's config of the demo's tiny byte-level llama.
 func tinyModelConfig(m workflows.TinyModel) llm.Config {
-	return llm.Config{
-		Vocab: llm.ByteVocabLen, Layers: m.Layers, Dim: m.Dim, Heads: m.Heads, KVHeads: m.KVHeads,
-		FFN: m.FFN, Context: m.Context, RopeBase: tinyRopeBase, NormEps: tinyNormEps,
+	return llm.ByteLlamaConfig(m.Layers, m.Dim, m.Heads, m.KVHeads, m.FFN, m.Context)
+}
+
+// trainExamples are the trainer's examples of synthetic pairs.
+func trainExamples(pairs []synth.Pair) []train.Example {
+	out := make([]train.Example, len(pairs))
+	for i, p := range pairs {
+		out[i] = train.Example{Prompt: p.Prompt, Completion: p.Completion}
 	}
+	return out
 }
 
 // trainConfig is the trainer's config of a fine-tune (after WithDefaults).

@@ -76,7 +76,7 @@ func TestTinyModelConfigCopiesEveryField(t *testing.T) {
 	m := workflows.TinyModel{Layers: 3, Dim: 48, Heads: 6, KVHeads: 2, FFN: 96, Context: 40}
 	c := tinyModelConfig(m)
 	require.Equal(t, llm.Config{Vocab: llm.ByteVocabLen, Layers: 3, Dim: 48, Heads: 6, KVHeads: 2, FFN: 96, Context: 40,
-		RopeBase: tinyRopeBase, NormEps: tinyNormEps}, c)
+		RopeBase: llm.ByteLlamaRopeBase, NormEps: llm.ByteLlamaNormEps}, c)
 	require.NoError(t, c.Validate())
 }
 

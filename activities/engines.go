@@ -8,6 +8,7 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/worker"
 
+	"github.com/evomerge/evomerge/internal/eval/synth"
 	"github.com/evomerge/evomerge/internal/llm"
 	"github.com/evomerge/evomerge/internal/store"
 	"github.com/evomerge/evomerge/internal/train"
@@ -24,9 +25,6 @@ func (a *Activities) registerEngineActivities(r worker.ActivityRegistry) {
 
 // demoEngineVersion is part of the demo population's key.
 const demoEngineVersion = "demo-1"
-
-// pretrainExamplesPerFamily sizes the demo's pre-training corpus.
-const pretrainExamplesPerFamily = 256
 
 // InitProgress is InitPopulation's heartbeat detail for the demo.
 type InitProgress struct {
@@ -63,7 +61,7 @@ func (a *Activities) demoPopulation(ctx context.Context, in workflows.InitPopula
 	if err != nil {
 		return out, err
 	}
-	memo := "memo/init/" + key + ".json"
+	memo := store.MemoName("init", key)
 	if ok, err := a.loadMemo(ctx, memo, &out, func(v any) string { return v.(*workflows.InitPopulationOutput).Base }); err != nil {
 		return out, err
 	} else if ok {
@@ -100,7 +98,7 @@ func (a *Activities) demoPopulation(ctx context.Context, in workflows.InitPopula
 
 // demoBase pretrains (or finds) the demo's base model.
 func (a *Activities) demoBase(ctx context.Context, key string, cfg llm.Config, d workflows.DemoSpec, seed uint64) (string, error) {
-	memo := "memo/init-base/" + key + ".json"
+	memo := store.MemoName("init-base", key)
 	var rec struct {
 		Ref string `json:"ref"`
 	}
@@ -109,15 +107,9 @@ func (a *Activities) demoBase(ctx context.Context, key string, cfg llm.Config, d
 	} else if ok {
 		return rec.Ref, nil
 	}
-	var texts []string
-	for _, fam := range d.Families {
-		ex, err := trainingData(fam, pretrainExamplesPerFamily, seed)
-		if err != nil {
-			return "", badInput("demo.families: %v", err)
-		}
-		for _, e := range ex {
-			texts = append(texts, e.Prompt+e.Completion)
-		}
+	texts, err := synth.PretrainCorpus(d.Families, seed)
+	if err != nil {
+		return "", badInput("demo.families: %v", err)
 	}
 	a.info(ctx, "pretraining the demo base", "steps", d.PretrainSteps, "texts", len(texts))
 	m, _, err := train.Pretrain(ctx, cfg, texts,

@@ -81,7 +81,7 @@ func (a *Activities) Evaluate(ctx context.Context, in workflows.EvaluateInput) (
 }
 
 // storeCache keeps eval task results as named objects in the store, shared
-// by every worker: evalcache/<model hex>/<key hash>.json.
+// by every worker (store.EvalCacheName).
 type storeCache struct{ st *store.Store }
 
 type cachedTask struct {
@@ -94,7 +94,7 @@ func (c storeCache) name(key eval.CacheKey) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return "evalcache/" + r.Hex() + "/" + key.Hash() + ".json", nil
+	return store.EvalCacheName(r.Hex(), key.Hash()), nil
 }
 
 func (c storeCache) Get(key eval.CacheKey) (eval.TaskResult, bool, error) {

@@ -1,7 +1,6 @@
 package activities
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -64,8 +63,8 @@ func (a *Activities) fineTune(ctx context.Context, in workflows.FineTuneInput, r
 	if err != nil {
 		return out, err
 	}
-	memo := "memo/finetune/" + key + ".json"
-	pointer := "checkpoints/" + key + ".json"
+	memo := store.MemoName("finetune", key)
+	pointer := store.CheckpointName(key)
 	if ok, err := a.loadMemo(ctx, memo, &out, func(v any) string { return v.(*workflows.FineTuneOutput).Ref }); err != nil {
 		return out, err
 	} else if ok {
@@ -213,9 +212,9 @@ func fineTuneParams(p workflows.FineTuneParams) (workflows.FineTuneParams, error
 
 // trainingData generates n training examples of a synthetic family.
 func trainingData(family string, n int, seed uint64) ([]train.Example, error) {
-	var buf bytes.Buffer
-	if err := synth.TrainJSONL(family, n, seed, &buf); err != nil {
+	pairs, err := synth.TrainPairs(family, n, seed)
+	if err != nil {
 		return nil, err
 	}
-	return train.ReadJSONL(&buf, family+".jsonl")
+	return trainExamples(pairs), nil
 }

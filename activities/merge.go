@@ -35,7 +35,7 @@ func (a *Activities) Merge(ctx context.Context, in workflows.MergeInput) (workfl
 	if err != nil {
 		return workflows.MergeOutput{}, err
 	}
-	memo := "memo/merge/" + key + ".json"
+	memo := store.MemoName("merge", key)
 	var out workflows.MergeOutput
 	if ok, err := a.loadMemo(ctx, memo, &out, func(v any) string { return v.(*workflows.MergeOutput).Ref }); err != nil {
 		return out, err

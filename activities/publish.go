@@ -15,6 +15,8 @@ import (
 
 	"github.com/evomerge/evomerge/internal/store"
 	"github.com/evomerge/evomerge/workflows"
+
+	"github.com/evomerge/evomerge/internal/atomicfile"
 )
 
 // LineageRecord is what Publish writes to lineages/<name>/population.json and
@@ -32,7 +34,7 @@ type WinnerRecord struct {
 	Model string `json:"model"`
 }
 
-func lineageKey(name string) string { return "lineages/" + name + "/population.json" }
+func lineageKey(name string) string { return store.LineageName(name) }
 
 // Publish delivers the winner to its target and, when a lineage is named,
 // records the population so a later run can continue from it. Every target is
@@ -102,26 +104,7 @@ func publishPath(path string, l *store.Local, ref string) (string, error) {
 		return "", err
 	}
 	defer src.Close()
-	tmp, err := os.CreateTemp(filepath.Dir(abs), ".tmp-publish-*")
-	if err != nil {
-		return "", fmt.Errorf("target.path: %w", err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := io.Copy(tmp, src); err != nil {
-		tmp.Close()
-		return "", fmt.Errorf("target.path: copy: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return "", err
-	}
-	if err := tmp.Close(); err != nil {
-		return "", err
-	}
-	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
-		return "", err
-	}
-	if err := os.Rename(tmp.Name(), abs); err != nil {
+	if _, err := atomicfile.Write(abs, func(w io.Writer) error { _, err := io.Copy(w, src); return err }); err != nil {
 		return "", fmt.Errorf("target.path: %w", err)
 	}
 	return abs, nil
@@ -132,7 +115,7 @@ func (a *Activities) publishStore(ctx context.Context, in workflows.PublishInput
 	if name == "" {
 		name = in.Run
 	}
-	key := "runs/" + name + "/winner.json"
+	key := store.WinnerName(name)
 	if err := store.ValidateName(key); err != nil {
 		return "", badInput("target.name: %v", err)
 	}

@@ -458,7 +458,7 @@ func (h *harness) running(ctx context.Context, d *workflowservice.DescribeWorkfl
 // checkpointStep finds the step of a checkpoint through the pointers the
 // FineTune activity keeps in the store (0 when none names it).
 func (h *harness) checkpointStep(ctx context.Context, ref string) int {
-	names, err := h.st.ListNamed(ctx, "checkpoints/")
+	names, err := h.st.ListNamed(ctx, store.CheckpointsPrefix)
 	if err != nil {
 		return 0
 	}

@@ -9,12 +9,13 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"strings"
 	"unsafe"
 
 	"github.com/evomerge/evomerge/internal/ggml"
 	"github.com/evomerge/evomerge/internal/gguf"
+
+	"github.com/evomerge/evomerge/internal/atomicfile"
 )
 
 // Options choose where a model runs.
@@ -401,28 +402,7 @@ func (m *Model) Save(path string) (string, error) {
 // WriteFileAtomic writes a file through a temporary name in the same directory, hashing it on the way, and
 // renames it into place only when everything was written; on error nothing is left under path.
 func WriteFileAtomic(path string, write func(io.Writer) error) (string, error) {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return "", err
-	}
-	defer os.Remove(tmp.Name())
-	h := sha256.New()
-	if err := write(io.MultiWriter(tmp, h)); err != nil {
-		tmp.Close()
-		return "", err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return "", err
-	}
-	if err := tmp.Close(); err != nil {
-		return "", err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
+	return atomicfile.Write(path, write)
 }
 
 // SHA256 is the hex sha256 of the model's file (computed once; "" for a model never saved).

@@ -11,6 +11,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/evomerge/evomerge/internal/atomicfile"
 )
 
 // fileBackend keeps objects as files under a root directory. Writes go to a
@@ -73,32 +75,11 @@ func (b *fileBackend) put(ctx context.Context, key string, src io.ReadSeeker, si
 	})
 }
 
-// writeFileAtomic writes dst through a temporary sibling, fsyncs and renames it.
-func writeFileAtomic(dst string, write func(io.Writer) error) (err error) {
-	f, err := os.CreateTemp(filepath.Dir(dst), tmpMarker+"*")
-	if err != nil {
-		return fmt.Errorf("store: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if err = write(f); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return fmt.Errorf("store: sync %s: %w", dst, err)
-	}
-	if err = f.Close(); err != nil {
-		return fmt.Errorf("store: close %s: %w", dst, err)
-	}
-	if err = os.Chmod(f.Name(), 0o644); err != nil {
-		return fmt.Errorf("store: %w", err)
-	}
-	if err = os.Rename(f.Name(), dst); err != nil {
-		return fmt.Errorf("store: %w", err)
+// writeFileAtomic writes dst through a temporary sibling (atomicfile: its
+// name starts with tmpMarker, so the sweep finds a crashed write).
+func writeFileAtomic(dst string, write func(io.Writer) error) error {
+	if _, err := atomicfile.Write(dst, write); err != nil {
+		return fmt.Errorf("store: %s: %w", dst, err)
 	}
 	return nil
 }

@@ -4,6 +4,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strings"
+
+	"github.com/evomerge/evomerge/internal/atomicfile"
 )
 
 // Ref names a content object: "sha256:" followed by the 64 lowercase hex digits
@@ -73,7 +75,7 @@ const (
 	maxNameLength = 512
 	// tmpMarker starts the name of every object still being written; no valid
 	// key segment may start with it.
-	tmpMarker = ".tmp-"
+	tmpMarker = atomicfile.TempPrefix
 )
 
 // ValidateName checks a key for a named object (checkpoint pointer, eval cache
@@ -117,3 +119,39 @@ func nameChar(c rune) bool {
 }
 
 func namedKey(name string) string { return namedDir + "/" + name }
+
+// Names of the named objects the system keeps, the one definition of each
+// (the activities write them, infra/chaos inspects them). All live under
+// named/ in the backend.
+const (
+	// MemoPrefix holds memoised activity outputs: memo/<op>/<key>.json.
+	MemoPrefix = "memo/"
+	// CheckpointsPrefix holds the resume pointer of each running fine-tune:
+	// checkpoints/<key>.json.
+	CheckpointsPrefix = "checkpoints/"
+	// EvalCachePrefix holds evaluation results per model and task:
+	// evalcache/<model hex>/<task key hash>.json.
+	EvalCachePrefix = "evalcache/"
+	// LineagesPrefix holds each lineage's last published population:
+	// lineages/<name>/population.json.
+	LineagesPrefix = "lineages/"
+	// RunsPrefix holds each run's published winner: runs/<name>/winner.json.
+	RunsPrefix = "runs/"
+)
+
+// MemoName is the memo of operation op ("merge", "finetune", "init", ...) under key.
+func MemoName(op, key string) string { return MemoPrefix + op + "/" + key + ".json" }
+
+// CheckpointName is the resume pointer of the fine-tune under key.
+func CheckpointName(key string) string { return CheckpointsPrefix + key + ".json" }
+
+// EvalCacheName is the cached result of the task with key hash on the model with digest modelHex.
+func EvalCacheName(modelHex, hash string) string {
+	return EvalCachePrefix + modelHex + "/" + hash + ".json"
+}
+
+// LineageName is where lineage name's last population is recorded.
+func LineageName(name string) string { return LineagesPrefix + name + "/population.json" }
+
+// WinnerName is where run's published winner is recorded.
+func WinnerName(run string) string { return RunsPrefix + run + "/winner.json" }

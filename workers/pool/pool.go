@@ -24,12 +24,6 @@ type Queue struct {
 	Concurrency int
 }
 
-// DefaultQueues polls both queues: merges are I/O bound, so several at once;
-// compute work one at a time so ggml threads do not fight over cores.
-func DefaultQueues() []Queue {
-	return []Queue{{workflows.TaskQueueCPU, 4}, {workflows.TaskQueueGPU, 1}}
-}
-
 // ParseQueues reads "cpu=4,gpu=1" (a bare name means concurrency 1).
 func ParseQueues(s string) ([]Queue, error) {
 	var qs []Queue

@@ -159,25 +159,17 @@ func Example(it task.Item, kind task.Kind) (prompt, completion string, err error
 // TrainJSONL writes n training examples of the family from the train split
 // as {"prompt":..., "completion":...} lines.
 func TrainJSONL(familyName string, n int, seed uint64, w io.Writer) error {
-	kind, err := Kind(familyName)
-	if err != nil {
-		return err
-	}
-	items, err := Generate(familyName, Train, n, seed)
+	pairs, err := TrainPairs(familyName, n, seed)
 	if err != nil {
 		return err
 	}
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
-	for _, it := range items {
-		p, c, err := Example(it, kind)
-		if err != nil {
-			return err
-		}
+	for _, p := range pairs {
 		if err := enc.Encode(struct {
 			Prompt     string `json:"prompt"`
 			Completion string `json:"completion"`
-		}{p, c}); err != nil {
+		}{p.Prompt, p.Completion}); err != nil {
 			return fmt.Errorf("synth %s: write training data: %w", familyName, err)
 		}
 	}

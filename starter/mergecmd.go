@@ -9,12 +9,16 @@ import (
 )
 
 // cmdMerge is a one-off local merge from a mergekit-style YAML: no Temporal,
-// no store, just files in and a file out.
+// no store, just files in and a file out (.gguf, .safetensors or a Hugging
+// Face folder). The project's one merge command.
 func cmdMerge(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("merge", stderr)
 	conf := fs.String("c", "", "mergekit-style YAML (merge_method, base_model, models, parameters)")
 	out := fs.String("o", "", "output: .gguf, .safetensors, or a folder")
 	threads := fs.Int("threads", 0, "merge goroutines (0 = number of CPUs)")
+	seed := fs.Int64("seed", -1, "seed for random methods (overrides the config's seed when >= 0)")
+	shard := fs.Int64("max-shard-bytes", 0, "shard safetensors folder output above this size (0 = 5 GB)")
+	quiet := fs.Bool("q", false, "no progress on stderr")
 	pos, err := parseFlags(fs, args)
 	if err != nil {
 		return err
@@ -26,7 +30,19 @@ func cmdMerge(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	res, err := merge.Merge(ctx, inputs, *out, spec, merge.Options{Parallelism: *threads})
+	if *seed >= 0 {
+		spec.Seed = uint64(*seed)
+	}
+	opts := merge.Options{Parallelism: *threads, MaxShardBytes: *shard}
+	if !*quiet {
+		opts.Progress = func(done, total int) {
+			fmt.Fprintf(stderr, "\r%s: %d/%d tensors", spec.Method, done, total)
+			if done == total {
+				fmt.Fprintln(stderr)
+			}
+		}
+	}
+	res, err := merge.Merge(ctx, inputs, *out, spec, opts)
 	if err != nil {
 		return err
 	}

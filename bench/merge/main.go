@@ -268,7 +268,7 @@ func floor(out string, inputs []string) error {
 	return os.Rename(tmp.Name(), out)
 }
 
-// runMerge is what evomerge-merge does, without the final fsync (the floor does not sync either).
+// runMerge is what `starter merge` does, without the final fsync (the floor does not sync either).
 func runMerge(config, out string) error {
 	if p := os.Getenv("BENCH_MERGE_CPUPROFILE"); p != "" {
 		f, err := os.Create(p)

@@ -1,8 +1,8 @@
 package merge
 
 import (
+	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -102,11 +102,8 @@ func TestParseMergekitErrors(t *testing.T) {
 	}
 }
 
-// The command runs a mergekit frankenmerge end to end.
-func TestCommand(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the command")
-	}
+// A mergekit frankenmerge runs end to end from its YAML (as `starter merge` runs it).
+func TestMergekitFrankenmergeEndToEnd(t *testing.T) {
 	d := t.TempDir()
 	writeST(t, filepath.Join(d, "a"), safetensors.F16, llamaHF(1, 3, 8, 16, 8))
 	writeST(t, filepath.Join(d, "b"), safetensors.F16, llamaHF(2, 3, 8, 16, 8))
@@ -122,20 +119,17 @@ slices:
 merge_method: passthrough
 dtype: float16
 `), 0o644)
-	bin := filepath.Join(d, "evomerge-merge")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/evomerge-merge")
-	build.Env = append(os.Environ(), "GOFLAGS=")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
+	inputs, spec, err := LoadMergekit(cfg)
+	if err != nil {
+		t.Fatal(err)
 	}
 	out := filepath.Join(d, "child")
-	cmd := exec.Command(bin, "-config", cfg, "-out", out, "-q", "-parallel", "1")
-	stdout, err := cmd.Output()
+	res, err := Merge(context.Background(), inputs, out, spec, Options{Parallelism: 1})
 	if err != nil {
-		t.Fatalf("run: %v", err)
+		t.Fatal(err)
 	}
-	if !strings.Contains(string(stdout), `"sha256"`) {
-		t.Fatalf("no result printed: %s", stdout)
+	if len(res.SHA256) != 64 {
+		t.Fatalf("no sha256 in the result: %+v", res)
 	}
 	got := readAll(t, out)
 	src := readAll(t, filepath.Join(d, "b"))

@@ -180,8 +180,8 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
-	cfg := o.Config.WithDefaults()
-	if err := cfg.Validate(); err != nil {
+	cfg, err := workflows.Prepare(o.Config)
+	if err != nil {
 		return nil, err
 	}
 	h := &harness{o: o, log: o.Log, wid: "evo-" + cfg.Name, begin: time.Now(),

@@ -35,6 +35,9 @@ type Result struct {
 
 const defaultChunk = 1 << 18
 
+// noFuse turns the fused kernels off (tests compare both paths).
+var noFuse bool
+
 // Merge merges the models at inputs (GGUF files, or safetensors files/folders) into
 // out as spec says. A .gguf out writes GGUF; a .safetensors out writes one file; any
 // other out is a Hugging Face folder (shards + index when large, config and
@@ -280,6 +283,8 @@ type scratch struct {
 	in    [][]float32
 	out   []float32
 	delta []float32
+	raws  [][]byte // fused path: one raw chunk per source
+	rc    rawChunk
 }
 
 func grow(b []float32, n int64) []float32 {
@@ -341,6 +346,11 @@ func compute(j *tensorJob, c int, s *scratch) ([]byte, error) {
 			return nil, fmt.Errorf("%s: tensor %q: %v", src.path, src.name, err)
 		}
 		return b, nil
+	}
+	if (j.kind == kindWeighted || j.kind == kindGTA) && fusable(j) && !noFuse {
+		if b, ok, err := computeFused(j, c, s); err != nil || ok {
+			return b, err
+		}
 	}
 	start, n, err := s.load(j, c)
 	if err != nil {
@@ -428,6 +438,16 @@ func prepare(ctx context.Context, j *tensorJob, par int, cache *tensorCache) err
 		type dots struct{ ab, aa, bb float64 }
 		per := make([]dots, j.nChunks)
 		err := forChunks(ctx, j, par, func(_ int, s *scratch, c int) error {
+			if fusable(j) && !noFuse {
+				ab, aa, bb, ok, err := fusedDots(j, c, s)
+				if err != nil {
+					return err
+				}
+				if ok {
+					per[c] = dots{ab, aa, bb}
+					return nil
+				}
+			}
 			if _, _, err := s.load(j, c); err != nil {
 				return err
 			}

@@ -583,17 +583,36 @@ type slot struct {
 // At most about 2·par chunks are in flight, so memory does not grow with the model.
 func run(ctx context.Context, jobs []*tensorJob, par int, sk sink, progress func(done, total int), cache *tensorCache) error {
 	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
+	var pwg sync.WaitGroup
+	defer func() { // stop and wait for the pre-pass goroutine before the inputs close
+		cancel(nil)
+		pwg.Wait()
+	}()
 	order := make(chan slot, 2*par)
 	tasks := make(chan slot)
-	go func() { // feeder: pre-passes, then the chunks, in output order
-		defer close(tasks)
-		defer close(order)
+	// The pre-passes of the next tensor run while the current one is computed and
+	// written, so the writer does not wait for them (one tensor of look-ahead).
+	prepared := make(chan *tensorJob, 1)
+	pwg.Add(1)
+	go func() {
+		defer pwg.Done()
+		defer close(prepared)
 		for _, j := range jobs {
 			if err := prepare(ctx, j, par, cache); err != nil {
 				cancel(err)
 				return
 			}
+			select {
+			case prepared <- j:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	go func() { // feeder: the chunks of the prepared tensors, in output order
+		defer close(tasks)
+		defer close(order)
+		for j := range prepared {
 			for c := 0; c < j.nChunks; c++ {
 				s := slot{j: j, c: c, ch: make(chan chunkResult, 1)}
 				select {

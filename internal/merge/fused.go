@@ -208,3 +208,31 @@ func fromFloatC(t elemType, src []float32, raw []byte) {
 		C.mk_from_float((*C.float)(&src[0]), unsafe.Pointer(&raw[0]), code, C.int64_t(len(src)))
 	}
 }
+
+// fusedHist runs one histogram pass of the magnitude select on a raw chunk: for
+// each (model, bin, histogram) triple, the high halves (low false) or the low halves
+// inside bin. ok is false on a non-finite input (the unfused pass then reports it).
+func fusedHist(j *tensorJob, c int, s *scratch, low bool, models []int, bins []uint32, hs []*[histBins]uint32) (ok bool, err error) {
+	start, n := j.span(c)
+	rc := &s.rc
+	defer rc.done()
+	if err := s.loadRaw(j, start, n, rc); err != nil {
+		return false, err
+	}
+	if n == 0 {
+		return true, nil
+	}
+	base := j.o.base
+	lw := C.int(0)
+	if low {
+		lw = 1
+	}
+	for i, k := range models {
+		idx := j.others[k]
+		if C.mk_fused_hist(rc.ptrs[base], rc.types[base], rc.ptrs[idx], rc.types[idx], C.int64_t(n), lw,
+			C.uint32_t(bins[i]), (*C.uint32_t)(unsafe.Pointer(&hs[i][0]))) != 0 {
+			return false, nil
+		}
+	}
+	return true, nil
+}

@@ -6,6 +6,9 @@
 #include <stdint.h>
 #include <string.h>
 #include "kernels.h"
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
 
 static inline uint32_t f2u(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
 
@@ -121,6 +124,24 @@ void mk_dots(const float *a, const float *b, int64_t n, double *res) {
         int64_t e = s + 1024 < n ? s + 1024 : n;
         float pab[16] = {0}, paa[16] = {0}, pbb[16] = {0};
         int64_t i = s;
+#if defined(__AVX2__)
+        {   // lanes 0-7 and 8-15 of pab/paa/pbb in two registers each: the scalar loop's sums exactly
+            __m256 ab0 = _mm256_setzero_ps(), ab1 = ab0, aa0 = ab0, aa1 = ab0, bb0 = ab0, bb1 = ab0;
+            for (; i + 16 <= e; i += 16) {
+                __m256 x0 = _mm256_loadu_ps(a + i), x1 = _mm256_loadu_ps(a + i + 8);
+                __m256 y0 = _mm256_loadu_ps(b + i), y1 = _mm256_loadu_ps(b + i + 8);
+                ab0 = _mm256_add_ps(ab0, _mm256_mul_ps(x0, y0));
+                ab1 = _mm256_add_ps(ab1, _mm256_mul_ps(x1, y1));
+                aa0 = _mm256_add_ps(aa0, _mm256_mul_ps(x0, x0));
+                aa1 = _mm256_add_ps(aa1, _mm256_mul_ps(x1, x1));
+                bb0 = _mm256_add_ps(bb0, _mm256_mul_ps(y0, y0));
+                bb1 = _mm256_add_ps(bb1, _mm256_mul_ps(y1, y1));
+            }
+            _mm256_storeu_ps(pab, ab0); _mm256_storeu_ps(pab + 8, ab1);
+            _mm256_storeu_ps(paa, aa0); _mm256_storeu_ps(paa + 8, aa1);
+            _mm256_storeu_ps(pbb, bb0); _mm256_storeu_ps(pbb + 8, bb1);
+        }
+#endif
         for (; i + 16 <= e; i += 16) {
             for (int k = 0; k < 16; k++) {
                 float x = a[i + k], y = b[i + k];
@@ -166,7 +187,6 @@ void mk_hist_low(const float *base, const float *x, uint32_t bin, uint32_t *h, i
 // path. Conversions use F16C where the compiler targets it and exact scalar code
 // otherwise; both round to nearest even like safetensors.FloatToHalf/FloatToBF16.
 #if defined(__AVX2__) && defined(__F16C__)
-#include <immintrin.h>
 #define MK_SIMD 1
 #endif
 
@@ -370,3 +390,34 @@ void mk_to_float(const void *p, int t, float *dst, int64_t n) {
 }
 
 void mk_from_float(const float *x, void *p, int t, int64_t n) { store_block(p, t, 0, x, n); }
+
+// mk_fused_hist is the radix select's histogram pass on raw chunks: low == 0 adds
+// the high 16 bits of every |x - base| to h (mk_hist_high), low != 0 the low 16 bits
+// of those whose high half is bin (mk_hist_low; a vector compare skips the rest).
+int mk_fused_hist(const void *base, int tbase, const void *x, int tx, int64_t n, int low, uint32_t bin, uint32_t *h) {
+    float bbuf[FBLOCK], xbuf[FBLOCK];
+    for (int64_t s = 0; s < n; s += FBLOCK) {
+        int64_t len = n - s < FBLOCK ? n - s : FBLOCK;
+        const float *b = load_block(base, tbase, s, bbuf, len), *v = load_block(x, tx, s, xbuf, len);
+        if (any_nonfinite(b, len) || any_nonfinite(v, len)) return 1;
+        if (!low) {
+            mk_hist_high(b, v, h, len);
+            continue;
+        }
+        int64_t i = 0;
+#if defined(__AVX2__)
+        const __m256i absm = _mm256_set1_epi32(0x7fffffff), want = _mm256_set1_epi32((int)bin);
+        for (; i + 8 <= len; i += 8) {
+            __m256i u = _mm256_and_si256(_mm256_castps_si256(_mm256_sub_ps(_mm256_loadu_ps(v + i), _mm256_loadu_ps(b + i))), absm);
+            int mk = _mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_srli_epi32(u, 16), want)));
+            while (mk) {
+                int l = __builtin_ctz(mk);
+                mk &= mk - 1;
+                h[f2u(v[i + l] - b[i + l]) & 0xffffu]++;
+            }
+        }
+#endif
+        mk_hist_low(b + i, v + i, bin, h, len - i);
+    }
+    return 0;
+}

@@ -23,3 +23,4 @@ int mk_fused_window(const void *base, int tbase, const void *x, int tx, int64_t 
                     uint32_t thi, uint64_t *above, uint32_t *got, int64_t cap, int64_t *ngot);
 void mk_to_float(const void *p, int t, float *dst, int64_t n);
 void mk_from_float(const float *x, void *p, int t, int64_t n);
+int mk_fused_hist(const void *base, int tbase, const void *x, int tx, int64_t n, int low, uint32_t bin, uint32_t *h);

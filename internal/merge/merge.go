@@ -502,7 +502,17 @@ func prepareWindows(ctx context.Context, j *tensorJob, par int) error {
 			hists[w][k] = new([histBins]uint32)
 		}
 	}
+	fuse := fusable(j) && !noFuse
+	allModels, zeros := make([]int, m), make([]uint32, m)
+	for k := range allModels {
+		allModels[k] = k
+	}
 	err := forChunks(ctx, j, par, func(w int, s *scratch, ch int) error {
+		if fuse {
+			if ok, err := fusedHist(j, ch, s, false, allModels, zeros, hists[w]); err != nil || ok {
+				return err
+			}
+		}
 		if _, _, err := s.load(j, ch); err != nil {
 			return err
 		}
@@ -535,7 +545,16 @@ func prepareWindows(ctx context.Context, j *tensorJob, par int) error {
 			lows[w][i] = new([histBins]uint32)
 		}
 	}
+	qModels, qBins := make([]int, len(queries)), make([]uint32, len(queries))
+	for i, q := range queries {
+		qModels[i], qBins[i] = q.model, q.bin
+	}
 	err = forChunks(ctx, j, par, func(w int, s *scratch, ch int) error {
+		if fuse {
+			if ok, err := fusedHist(j, ch, s, true, qModels, qBins, lows[w]); err != nil || ok {
+				return err
+			}
+		}
 		if _, _, err := s.load(j, ch); err != nil {
 			return err
 		}

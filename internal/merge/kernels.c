@@ -6,6 +6,9 @@
 #include <stdint.h>
 #include <string.h>
 #include "kernels.h"
+#if defined(__AVX2__)
+#include <immintrin.h>
+#endif
 
 static inline uint32_t f2u(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
 
@@ -121,6 +124,24 @@ void mk_dots(const float *a, const float *b, int64_t n, double *res) {
         int64_t e = s + 1024 < n ? s + 1024 : n;
         float pab[16] = {0}, paa[16] = {0}, pbb[16] = {0};
         int64_t i = s;
+#if defined(__AVX2__)
+        {   // lanes 0-7 and 8-15 of pab/paa/pbb in two registers each: the scalar loop's sums exactly
+            __m256 ab0 = _mm256_setzero_ps(), ab1 = ab0, aa0 = ab0, aa1 = ab0, bb0 = ab0, bb1 = ab0;
+            for (; i + 16 <= e; i += 16) {
+                __m256 x0 = _mm256_loadu_ps(a + i), x1 = _mm256_loadu_ps(a + i + 8);
+                __m256 y0 = _mm256_loadu_ps(b + i), y1 = _mm256_loadu_ps(b + i + 8);
+                ab0 = _mm256_add_ps(ab0, _mm256_mul_ps(x0, y0));
+                ab1 = _mm256_add_ps(ab1, _mm256_mul_ps(x1, y1));
+                aa0 = _mm256_add_ps(aa0, _mm256_mul_ps(x0, x0));
+                aa1 = _mm256_add_ps(aa1, _mm256_mul_ps(x1, x1));
+                bb0 = _mm256_add_ps(bb0, _mm256_mul_ps(y0, y0));
+                bb1 = _mm256_add_ps(bb1, _mm256_mul_ps(y1, y1));
+            }
+            _mm256_storeu_ps(pab, ab0); _mm256_storeu_ps(pab + 8, ab1);
+            _mm256_storeu_ps(paa, aa0); _mm256_storeu_ps(paa + 8, aa1);
+            _mm256_storeu_ps(pbb, bb0); _mm256_storeu_ps(pbb + 8, bb1);
+        }
+#endif
         for (; i + 16 <= e; i += 16) {
             for (int k = 0; k < 16; k++) {
                 float x = a[i + k], y = b[i + k];
@@ -155,4 +176,248 @@ void mk_hist_low(const float *base, const float *x, uint32_t bin, uint32_t *h, i
         uint32_t b = f2u(x[i] - base[i]) & 0x7fffffffu;
         if ((b >> 16) == bin) h[b & 0xffffu]++;
     }
+}
+
+// ---- Fused per-chunk passes ----
+// The kernels below read the sources' raw bytes (F32, F16 or BF16), decode one
+// block at a time into L1-sized float buffers, run the kernels above on the block and
+// encode the result straight into the output bytes: no chunk-sized float32 copies of
+// the inputs or the output. Block arithmetic is element-wise (or, for the dot
+// products, blocked exactly like mk_dots), so the bytes are those of the unfused
+// path. Conversions use F16C where the compiler targets it and exact scalar code
+// otherwise; both round to nearest even like safetensors.FloatToHalf/FloatToBF16.
+#if defined(__AVX2__) && defined(__F16C__)
+#define MK_SIMD 1
+#endif
+
+
+#define FBLOCK 1024
+
+static inline float u2f(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
+
+static inline float half_to_float(uint16_t h) {
+    uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 0x1f, man = h & 0x3ffu;
+    if (exp == 0x1f) return u2f(sign | 0x7f800000u | (man << 13));
+    if (exp == 0) {
+        if (man == 0) return u2f(sign);
+        float f = (float)man * (1.0f / 16777216.0f); // subnormal: man * 2^-24, exact
+        return sign ? -f : f;
+    }
+    return u2f(sign | ((exp + 112) << 23) | (man << 13));
+}
+
+static inline uint16_t float_to_half(float f) {
+    uint32_t b = f2u(f);
+    uint16_t sign = (uint16_t)(b >> 16) & 0x8000;
+    int32_t exp = (int32_t)(b >> 23) & 0xff;
+    uint32_t man = b & 0x7fffffu;
+    if (exp == 0xff) return sign | (man ? 0x7e00 : 0x7c00);
+    int32_t e = exp - 127 + 15;
+    if (e >= 0x1f) return sign | 0x7c00;
+    if (e <= 0) {
+        if (e < -10) return sign;
+        man |= 0x800000u;
+        uint32_t shift = (uint32_t)(14 - e);
+        uint32_t half = man >> shift, rem = man & ((1u << shift) - 1), mid = 1u << (shift - 1);
+        if (rem > mid || (rem == mid && (half & 1))) half++;
+        return sign | (uint16_t)half;
+    }
+    uint32_t half = ((uint32_t)e << 10) | (man >> 13), rem = man & 0x1fffu;
+    if (rem > 0x1000 || (rem == 0x1000 && (half & 1))) half++;
+    return sign | (uint16_t)half;
+}
+
+static inline uint16_t float_to_bf16(float f) {
+    uint32_t b = f2u(f);
+    if ((b & 0x7fffffffu) > 0x7f800000u) return (uint16_t)(b >> 16) | 0x40;
+    b += 0x7fffu + ((b >> 16) & 1);
+    return (uint16_t)(b >> 16);
+}
+
+// load_block returns len floats of source p (type t) starting at element off:
+// F32 in place, F16/BF16 decoded into buf.
+static const float *load_block(const void *p, int t, int64_t off, float *buf, int64_t len) {
+    if (t == MK_F32) return (const float *)p + off;
+    const uint16_t *h = (const uint16_t *)p + off;
+    int64_t i = 0;
+    if (t == MK_F16) {
+#ifdef MK_SIMD
+        for (; i + 8 <= len; i += 8)
+            _mm256_storeu_ps(buf + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(h + i))));
+#endif
+        for (; i < len; i++) buf[i] = half_to_float(h[i]);
+    } else {
+        for (; i < len; i++) buf[i] = u2f((uint32_t)h[i] << 16);
+    }
+    return buf;
+}
+
+static void store_block(void *p, int t, int64_t off, const float *x, int64_t len) {
+    if (t == MK_F32) {
+        memcpy((float *)p + off, x, (size_t)len * 4);
+        return;
+    }
+    uint16_t *h = (uint16_t *)p + off;
+    int64_t i = 0;
+    if (t == MK_F16) {
+#ifdef MK_SIMD
+        for (; i + 8 <= len; i += 8) {
+            __m256 v = _mm256_loadu_ps(x + i);
+            if (_mm256_movemask_ps(_mm256_cmp_ps(v, v, _CMP_UNORD_Q))) break; // NaN: the scalar path keeps 0x7e00
+            _mm_storeu_si128((__m128i *)(h + i), _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        }
+#endif
+        for (; i < len; i++) h[i] = float_to_half(x[i]);
+    } else {
+        for (; i < len; i++) h[i] = float_to_bf16(x[i]);
+    }
+}
+
+// any_nonfinite: 1 when some element is NaN or Inf (the caller then reruns the
+// chunk on the unfused path, which names the element).
+static int any_nonfinite(const float *x, int64_t len) {
+    uint32_t any = 0;
+    for (int64_t i = 0; i < len; i++) any |= (f2u(x[i]) & 0x7f800000u) == 0x7f800000u;
+    return any != 0;
+}
+
+int mk_fused_weighted(const void *const *src, const int *types, const float *w, int m,
+                      void *out, int otype, int64_t n) {
+    float ba[FBLOCK], bb[FBLOCK], o[FBLOCK];
+    for (int64_t s = 0; s < n; s += FBLOCK) {
+        int64_t len = n - s < FBLOCK ? n - s : FBLOCK;
+        const float *x = load_block(src[0], types[0], s, ba, len);
+        if (any_nonfinite(x, len)) return 1;
+        if (m == 2) {
+            const float *y = load_block(src[1], types[1], s, bb, len);
+            if (any_nonfinite(y, len)) return 1;
+            mk_weighted2(x, y, w[0], w[1], o, len);
+        } else {
+            mk_scale(x, w[0], o, len);
+            for (int j = 1; j < m; j++) {
+                x = load_block(src[j], types[j], s, ba, len);
+                if (any_nonfinite(x, len)) return 1;
+                mk_axpy(x, w[j], o, len);
+            }
+        }
+        store_block(out, otype, s, o, len);
+    }
+    return 0;
+}
+
+int mk_fused_dots(const void *a, int ta, const void *b, int tb, int64_t n, double *res) {
+    float ba[FBLOCK], bb[FBLOCK];
+    double acc[3] = {0, 0, 0}, r[3];
+    for (int64_t s = 0; s < n; s += FBLOCK) { // FBLOCK = mk_dots' flush block
+        int64_t len = n - s < FBLOCK ? n - s : FBLOCK;
+        const float *x = load_block(a, ta, s, ba, len), *y = load_block(b, tb, s, bb, len);
+        if (any_nonfinite(x, len) || any_nonfinite(y, len)) return 1;
+        mk_dots(x, y, len, r);
+        acc[0] += r[0];
+        acc[1] += r[1];
+        acc[2] += r[2];
+    }
+    res[0] = acc[0];
+    res[1] = acc[1];
+    res[2] = acc[2];
+    return 0;
+}
+
+int mk_fused_gta(const void *base, int tbase, const void *const *models, const int *types, int m,
+                 const float *w, int mode, const uint32_t *lo, const uint32_t *hi, const uint64_t *key,
+                 const uint32_t *thr, int64_t start, int consensus, const float *weight, float lambda,
+                 int normalize, float finish, void *out, int otype, int64_t n) {
+    enum { GB = 512 }; // any block size gives the same bytes: the arithmetic is per element
+    float bbuf[GB], xbuf[GB], d[MK_MAXSRC * GB], o[GB];
+    for (int64_t s = 0; s < n; s += GB) {
+        int64_t len = n - s < GB ? n - s : GB;
+        const float *b = load_block(base, tbase, s, bbuf, len);
+        if (any_nonfinite(b, len)) return 1;
+        for (int j = 0; j < m; j++) {
+            const float *x = load_block(models[j], types[j], s, xbuf, len);
+            if (any_nonfinite(x, len)) return 1;
+            float *dst = consensus ? d + (int64_t)j * len : o;
+            mk_delta(x, b, w[j], mode, lo[j], hi[j], key[j], thr[j], start + s, !consensus && j > 0, dst, len);
+        }
+        if (consensus) mk_consensus(b, d, weight, m, lambda, normalize, o, len);
+        else mk_finish(b, finish, o, len);
+        store_block(out, otype, s, o, len);
+    }
+    return 0;
+}
+
+// mk_fused_window counts, for one model, the |x - base| bits above thi and collects
+// those in [lo, thi] into got (up to cap; *ngot counts them all). The exact rank
+// select of the magnitude methods then runs on the few collected values.
+int mk_fused_window(const void *base, int tbase, const void *x, int tx, int64_t n, uint32_t lo,
+                    uint32_t thi, uint64_t *above, uint32_t *got, int64_t cap, int64_t *ngot) {
+    float bbuf[FBLOCK], xbuf[FBLOCK];
+    uint32_t bits[FBLOCK];
+    uint64_t cnt = 0;
+    int64_t k = *ngot;
+    for (int64_t s = 0; s < n; s += FBLOCK) {
+        int64_t len = n - s < FBLOCK ? n - s : FBLOCK;
+        const float *b = load_block(base, tbase, s, bbuf, len), *v = load_block(x, tx, s, xbuf, len);
+        if (any_nonfinite(b, len) || any_nonfinite(v, len)) return 1;
+        uint32_t inwin = 0;
+        for (int64_t i = 0; i < len; i++) {
+            uint32_t u = f2u(v[i] - b[i]) & 0x7fffffffu;
+            bits[i] = u;
+            cnt += u > thi;
+            inwin |= (u >= lo) & (u <= thi);
+        }
+        if (!inwin) continue;
+        for (int64_t i = 0; i < len; i++) {
+            uint32_t u = bits[i];
+            if (u >= lo && u <= thi) {
+                if (k < cap) got[k] = u;
+                k++;
+            }
+        }
+    }
+    *above += cnt;
+    *ngot = k;
+    return 0;
+}
+
+// Whole-run conversions (tests compare them with the Go codecs).
+void mk_to_float(const void *p, int t, float *dst, int64_t n) {
+    for (int64_t s = 0; s < n; s += FBLOCK) {
+        int64_t len = n - s < FBLOCK ? n - s : FBLOCK;
+        const float *x = load_block(p, t, s, dst + s, len);
+        if (x != dst + s) memcpy(dst + s, x, (size_t)len * 4);
+    }
+}
+
+void mk_from_float(const float *x, void *p, int t, int64_t n) { store_block(p, t, 0, x, n); }
+
+// mk_fused_hist is the radix select's histogram pass on raw chunks: low == 0 adds
+// the high 16 bits of every |x - base| to h (mk_hist_high), low != 0 the low 16 bits
+// of those whose high half is bin (mk_hist_low; a vector compare skips the rest).
+int mk_fused_hist(const void *base, int tbase, const void *x, int tx, int64_t n, int low, uint32_t bin, uint32_t *h) {
+    float bbuf[FBLOCK], xbuf[FBLOCK];
+    for (int64_t s = 0; s < n; s += FBLOCK) {
+        int64_t len = n - s < FBLOCK ? n - s : FBLOCK;
+        const float *b = load_block(base, tbase, s, bbuf, len), *v = load_block(x, tx, s, xbuf, len);
+        if (any_nonfinite(b, len) || any_nonfinite(v, len)) return 1;
+        if (!low) {
+            mk_hist_high(b, v, h, len);
+            continue;
+        }
+        int64_t i = 0;
+#if defined(__AVX2__)
+        const __m256i absm = _mm256_set1_epi32(0x7fffffff), want = _mm256_set1_epi32((int)bin);
+        for (; i + 8 <= len; i += 8) {
+            __m256i u = _mm256_and_si256(_mm256_castps_si256(_mm256_sub_ps(_mm256_loadu_ps(v + i), _mm256_loadu_ps(b + i))), absm);
+            int mk = _mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_srli_epi32(u, 16), want)));
+            while (mk) {
+                int l = __builtin_ctz(mk);
+                mk &= mk - 1;
+                h[f2u(v[i + l] - b[i + l]) & 0xffffu]++;
+            }
+        }
+#endif
+        mk_hist_low(b + i, v + i, bin, h, len - i);
+    }
+    return 0;
 }

@@ -35,6 +35,9 @@ type Result struct {
 
 const defaultChunk = 1 << 18
 
+// noFuse turns the fused kernels off (tests compare both paths).
+var noFuse bool
+
 // Merge merges the models at inputs (GGUF files, or safetensors files/folders) into
 // out as spec says. A .gguf out writes GGUF; a .safetensors out writes one file; any
 // other out is a Hugging Face folder (shards + index when large, config and
@@ -280,6 +283,8 @@ type scratch struct {
 	in    [][]float32
 	out   []float32
 	delta []float32
+	raws  [][]byte // fused path: one raw chunk per source
+	rc    rawChunk
 }
 
 func grow(b []float32, n int64) []float32 {
@@ -341,6 +346,11 @@ func compute(j *tensorJob, c int, s *scratch) ([]byte, error) {
 			return nil, fmt.Errorf("%s: tensor %q: %v", src.path, src.name, err)
 		}
 		return b, nil
+	}
+	if (j.kind == kindWeighted || j.kind == kindGTA) && fusable(j) && !noFuse {
+		if b, ok, err := computeFused(j, c, s); err != nil || ok {
+			return b, err
+		}
 	}
 	start, n, err := s.load(j, c)
 	if err != nil {
@@ -428,6 +438,16 @@ func prepare(ctx context.Context, j *tensorJob, par int, cache *tensorCache) err
 		type dots struct{ ab, aa, bb float64 }
 		per := make([]dots, j.nChunks)
 		err := forChunks(ctx, j, par, func(_ int, s *scratch, c int) error {
+			if fusable(j) && !noFuse {
+				ab, aa, bb, ok, err := fusedDots(j, c, s)
+				if err != nil {
+					return err
+				}
+				if ok {
+					per[c] = dots{ab, aa, bb}
+					return nil
+				}
+			}
 			if _, _, err := s.load(j, c); err != nil {
 				return err
 			}
@@ -482,7 +502,17 @@ func prepareWindows(ctx context.Context, j *tensorJob, par int) error {
 			hists[w][k] = new([histBins]uint32)
 		}
 	}
+	fuse := fusable(j) && !noFuse
+	allModels, zeros := make([]int, m), make([]uint32, m)
+	for k := range allModels {
+		allModels[k] = k
+	}
 	err := forChunks(ctx, j, par, func(w int, s *scratch, ch int) error {
+		if fuse {
+			if ok, err := fusedHist(j, ch, s, false, allModels, zeros, hists[w]); err != nil || ok {
+				return err
+			}
+		}
 		if _, _, err := s.load(j, ch); err != nil {
 			return err
 		}
@@ -515,7 +545,16 @@ func prepareWindows(ctx context.Context, j *tensorJob, par int) error {
 			lows[w][i] = new([histBins]uint32)
 		}
 	}
+	qModels, qBins := make([]int, len(queries)), make([]uint32, len(queries))
+	for i, q := range queries {
+		qModels[i], qBins[i] = q.model, q.bin
+	}
 	err = forChunks(ctx, j, par, func(w int, s *scratch, ch int) error {
+		if fuse {
+			if ok, err := fusedHist(j, ch, s, true, qModels, qBins, lows[w]); err != nil || ok {
+				return err
+			}
+		}
 		if _, _, err := s.load(j, ch); err != nil {
 			return err
 		}
@@ -563,17 +602,36 @@ type slot struct {
 // At most about 2·par chunks are in flight, so memory does not grow with the model.
 func run(ctx context.Context, jobs []*tensorJob, par int, sk sink, progress func(done, total int), cache *tensorCache) error {
 	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
+	var pwg sync.WaitGroup
+	defer func() { // stop and wait for the pre-pass goroutine before the inputs close
+		cancel(nil)
+		pwg.Wait()
+	}()
 	order := make(chan slot, 2*par)
 	tasks := make(chan slot)
-	go func() { // feeder: pre-passes, then the chunks, in output order
-		defer close(tasks)
-		defer close(order)
+	// The pre-passes of the next tensor run while the current one is computed and
+	// written, so the writer does not wait for them (one tensor of look-ahead).
+	prepared := make(chan *tensorJob, 1)
+	pwg.Add(1)
+	go func() {
+		defer pwg.Done()
+		defer close(prepared)
 		for _, j := range jobs {
 			if err := prepare(ctx, j, par, cache); err != nil {
 				cancel(err)
 				return
 			}
+			select {
+			case prepared <- j:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	go func() { // feeder: the chunks of the prepared tensors, in output order
+		defer close(tasks)
+		defer close(order)
+		for j := range prepared {
 			for c := 0; c < j.nChunks; c++ {
 				s := slot{j: j, c: c, ch: make(chan chunkResult, 1)}
 				select {

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -73,7 +74,13 @@ func (b *fileBackend) put(ctx context.Context, key string, src io.ReadSeeker, si
 	})
 }
 
-// writeFileAtomic writes dst through a temporary sibling, fsyncs and renames it.
+// tempWriter is where writeFileAtomic's bytes go. Tests wrap it to inject write faults (a full disk) where
+// they cannot make a real one.
+var tempWriter = func(f *os.File) io.Writer { return f }
+
+// writeFileAtomic writes dst through a temporary sibling, fsyncs and renames it. On any error the temporary
+// is removed, so a failed write (a full disk, a cancelled download) leaves nothing behind; a failed write to
+// the disk is reported with the destination path, so the operator knows which directory filled up.
 func writeFileAtomic(dst string, write func(io.Writer) error) (err error) {
 	f, err := os.CreateTemp(filepath.Dir(dst), tmpMarker+"*")
 	if err != nil {
@@ -85,7 +92,14 @@ func writeFileAtomic(dst string, write func(io.Writer) error) (err error) {
 			os.Remove(f.Name())
 		}
 	}()
-	if err = write(f); err != nil {
+	if err = write(tempWriter(f)); err != nil {
+		var pe *fs.PathError
+		if errors.As(err, &pe) && pe.Path == f.Name() {
+			if errors.Is(err, syscall.ENOSPC) {
+				return fmt.Errorf("store: writing %s: no space left in %s: %w", dst, filepath.Dir(dst), err)
+			}
+			return fmt.Errorf("store: writing %s: %w", dst, err)
+		}
 		return err
 	}
 	if err = f.Sync(); err != nil {

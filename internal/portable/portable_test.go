@@ -87,7 +87,7 @@ func TestPortableBytes(t *testing.T) {
 	got := render(fineTuneAndMerge(t))
 	if !IsX8664V3() {
 		t.Skipf("native build (C compiled for %v, C++ for %v): its bytes match only on machines of this CPU kind, "+
-			"so the portable golden does not apply; run `make test PORTABLE=1` to check it. This build's hashes:\n%s",
+			"so the portable golden does not apply; run `make test-portable` to check it. This build's hashes:\n%s",
 			Features("c"), Features("c++"), got)
 	}
 	if *update {

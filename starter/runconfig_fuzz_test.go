@@ -9,10 +9,10 @@ import (
 	"github.com/evomerge/evomerge/workflows"
 )
 
-// yamlConfigBound is the starter's run-config parser's bound: yaml.v3 builds a node tree (a few hundred
-// bytes per node) and expands aliases up to its ratio check (~400k decoded nodes before it bites: the
+// yamlConfigBound is the starter's run-config parser's bound, the same yaml.v3 bound as the mergekit
+// reader's (internal/merge: ~140 bytes per input byte measured, up to ~400k alias-decoded nodes in the
 // constant); the JSON it produces goes through workflows.ParseRunConfig. loadRunConfig reads at most 4 MiB.
-var yamlConfigBound = fuzzcheck.Bound{PerByte: 2048, Fixed: 256 << 20}
+var yamlConfigBound = fuzzcheck.Bound{PerByte: 512, Fixed: 64 << 20}
 
 // FuzzParseRunConfigYAML feeds the starter's run-config reader (YAML or JSON, with file:line errors). What
 // it accepts is the config workflows.ParseRunConfig gives for the same document as JSON.

@@ -10,7 +10,7 @@ import (
 
 // runConfigBound is ParseRunConfig's allocation bound: encoding/json decodes into the config's fixed
 // structure (maps and lists grow with the input only), and validation allocates messages per bad field.
-var runConfigBound = fuzzcheck.Bound{PerByte: 128, Fixed: 1 << 20}
+var runConfigBound = fuzzcheck.Bound{PerByte: 128, Fixed: 4 << 20}
 
 // FuzzParseRunConfig feeds the JSON entry point of the run config (the workflow input; the starter's YAML
 // goes through it too). What it accepts must survive a round trip: the config it returns, written out

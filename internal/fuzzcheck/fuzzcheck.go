@@ -18,7 +18,8 @@ func allocated() uint64 {
 }
 
 // Bound is a parser's allocation bound: at most PerByte bytes per input byte plus Fixed (buffers, maps,
-// the background noise of the test process).
+// the background noise of the test process, and the runtime's accounting of small objects a span at a
+// time, which can run ahead of the real bytes by up to a span per size class: keep Fixed at a few MiB).
 type Bound struct {
 	PerByte uint64
 	Fixed   uint64

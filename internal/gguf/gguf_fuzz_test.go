@@ -13,7 +13,7 @@ import (
 // so the header costs a small multiple of the file: strings are read then copied (2x), a []string element is
 // 16 bytes for 8 in the file, a boxed number 8 more, a TensorInfo ~100 bytes for at least 32, plus append's
 // doubling and the index maps. The 64 KiB read buffer and test noise go in the constant.
-var readBound = fuzzcheck.Bound{PerByte: 48, Fixed: 1 << 20}
+var readBound = fuzzcheck.Bound{PerByte: 48, Fixed: 4 << 20}
 
 func FuzzRead(f *testing.F) {
 	good, _, _, _ := sampleForFuzz()

@@ -8,10 +8,11 @@ import (
 )
 
 // mergekitBound is ParseMergekit's allocation bound. yaml.v3 builds a node per scalar, key and collection
-// (a few hundred bytes each, so a small multiple of the input per byte) and expands aliases while decoding;
-// its alias-ratio check only bites past ~400k decoded nodes, so a short file of nested aliases can still cost
-// tens of MB once. That cap is the constant; LoadMergekit reads at most 4 MiB.
-var mergekitBound = fuzzcheck.Bound{PerByte: 2048, Fixed: 256 << 20}
+// (measured: ~140 bytes allocated per input byte for a long flat list) and expands aliases while decoding;
+// its alias-ratio check stops a document whose decoded nodes are mostly aliases (the nested bombs below
+// are refused after ~230 KB) but lets up to ~400k decoded nodes through when 1% of them are real, tens of
+// MB from a few KB. That is the constant; LoadMergekit reads at most 4 MiB.
+var mergekitBound = fuzzcheck.Bound{PerByte: 512, Fixed: 64 << 20}
 
 // aliasBomb nests aliases levels deep, each level ten references to the one before.
 func aliasBomb(levels int) string {
@@ -58,4 +59,18 @@ func FuzzParseMergekit(f *testing.F) {
 			t.Fatalf("base %d of %d inputs", spec.Base, len(inputs))
 		}
 	})
+}
+
+// The bound holds at its two ends: a short file of nested aliases (yaml.v3 stops it with "excessive
+// aliasing" once most decoded nodes come from aliases, past ~400k) and a long flat list (nodes per byte).
+func TestMergekitAllocationBound(t *testing.T) {
+	flat := "merge_method: linear\nmodels: [{model: a}]\nparameters:\n  weight: [" + strings.Repeat("1,", 256<<10) + "1]\n"
+	for name, doc := range map[string]string{"alias bomb": aliasBomb(7), "alias bomb 6": aliasBomb(6), "flat list": flat} {
+		var err error
+		got := fuzzcheck.Bytes(func() { _, _, err = ParseMergekit([]byte(doc), "") })
+		t.Logf("%s: %d input bytes, %d allocated (%.0f per byte), err %v", name, len(doc), got, float64(got)/float64(len(doc)), err)
+		if got > mergekitBound.Limit(len(doc)) {
+			t.Errorf("%s: %d bytes allocated, over the bound %d", name, got, mergekitBound.Limit(len(doc)))
+		}
+	}
 }

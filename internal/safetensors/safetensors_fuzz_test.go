@@ -14,11 +14,11 @@ import (
 // header is allocated, then encoding/json decodes it: the raw message map and each entry's decode copy the
 // header a few times over, and every tensor costs a TensorInfo, its shape and its name. Nothing is sized by
 // a count inside the header.
-var headerBound = fuzzcheck.Bound{PerByte: 64, Fixed: 1 << 20}
+var headerBound = fuzzcheck.Bound{PerByte: 64, Fixed: 4 << 20}
 
 // indexBound is OpenModel's bound for an index of n bytes over two small fixed shards: the index is read
 // through a limit (64 MiB) and decoded by encoding/json; shard headers are a constant here.
-var indexBound = fuzzcheck.Bound{PerByte: 64, Fixed: 1 << 20}
+var indexBound = fuzzcheck.Bound{PerByte: 64, Fixed: 4 << 20}
 
 func fuzzFile(t testing.TB, meta map[string]string, ts []TensorInfo) []byte {
 	var buf bytes.Buffer

@@ -12,7 +12,7 @@ import (
 // checkpointBound is loadCheckpoint's allocation bound: the GGUF header under the reader's own bound (a
 // small multiple of the file), then one buffer per tensor whose size the reader has checked against the
 // file, so at most the file again; the epoch's example order is the constant.
-var checkpointBound = fuzzcheck.Bound{PerByte: 64, Fixed: 1 << 20}
+var checkpointBound = fuzzcheck.Bound{PerByte: 64, Fixed: 4 << 20}
 
 // FuzzLoadCheckpoint feeds resume files to a trainer built for a tiny model. The seed is a real checkpoint
 // of that trainer's configuration, so mutations reach past the identity check into positions and tensors.

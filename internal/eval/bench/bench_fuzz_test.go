@@ -15,7 +15,7 @@ import (
 // MaxLineBytes, then encoding/json decodes it into one item (strings copied once or twice, prompt
 // formatting adds a few copies), so items cost a small multiple of their line. The 64 KiB read buffer and
 // test noise are the constant.
-var loadBound = fuzzcheck.Bound{PerByte: 64, Fixed: 1 << 20}
+var loadBound = fuzzcheck.Bound{PerByte: 64, Fixed: 4 << 20}
 
 func benchSeeds(f *testing.F) [][]byte {
 	files, err := filepath.Glob("testdata/*.jsonl")

@@ -1,11 +1,20 @@
 # EvoMerge build. ggml is compiled through cgo from the pinned ollama module; -O3 -march=native makes its
 # CPU kernels about 5x faster than the module's default flags (SSE2 only).
+# PORTABLE=1 builds for exactly x86-64-v3 instead (AVX2, FMA, F16C): slower on newer CPUs than native, but
+# the same bytes on every x86-64-v3 machine with this toolchain (README: CPU kinds). GOAMD64=v1 keeps Go's
+# own arithmetic free of fused multiply-adds whatever the environment says.
+ifeq ($(PORTABLE),1)
+export CGO_CFLAGS   := -O3 -march=x86-64-v3 -mtune=generic
+export CGO_CXXFLAGS := -O3 -march=x86-64-v3 -mtune=generic
+export GOAMD64      := v1
+else
 export CGO_CFLAGS   ?= -O3 -march=native
 export CGO_CXXFLAGS ?= -O3 -march=native
+endif
 GO ?= go
 PY := /usr/bin/python3
 
-.PHONY: all build test vet quickstart bench-llm bench-train bench-merge chaos cuda python-deps
+.PHONY: all build test test-portable vet fuzz fuzz-short quickstart bench-llm bench-train bench-merge chaos cuda python-deps
 
 all: build
 
@@ -20,6 +29,38 @@ test:
 	test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo 'gofmt needed'; exit 1; }
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 45m ./...
+	$(MAKE) fuzz-short
+
+# The portable build's promise: a short fine-tune and merge give the golden bytes in
+# internal/portable/testdata (skipped, saying why, in a native build).
+test-portable:
+	$(MAKE) --no-print-directory PORTABLE=1 _test-portable
+_test-portable:
+	$(GO) test -count=1 -v -run 'TestPortableBytes|TestFeatureProbe' ./internal/portable $(PORTABLE_TEST_FLAGS)
+
+# Every parser of user or store bytes has a fuzz target (package:FuzzName). `go test` runs their seed
+# corpora; `make fuzz` mutates each for FUZZTIME, `make test` for 2 s each. A failing input is written to
+# the package's testdata/fuzz/<FuzzName>/ and must be checked in with the fix (it then runs in every test).
+FUZZ_TARGETS := \
+	./internal/gguf:FuzzRead \
+	./internal/safetensors:FuzzReadHeader \
+	./internal/safetensors:FuzzOpenIndex \
+	./internal/merge:FuzzParseMergekit \
+	./workflows:FuzzParseRunConfig \
+	./starter:FuzzParseRunConfigYAML \
+	./internal/eval/bench:FuzzLoadNative \
+	./internal/eval/bench:FuzzLoadGeneric \
+	./internal/train:FuzzLoadCheckpoint
+FUZZTIME ?= 1m
+
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; echo "fuzz $$name ($$pkg) for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg; \
+	done
+
+fuzz-short:
+	@$(MAKE) --no-print-directory fuzz FUZZTIME=2s
 
 # The main job: embedded Temporal + web UI, an in-process worker, the demo evolution on tiny models.
 quickstart:

@@ -153,16 +153,3 @@ func TestWriterChecks(t *testing.T) {
 		t.Fatal("partial Q8_0 block accepted")
 	}
 }
-
-func FuzzRead(f *testing.F) {
-	good, _, _, _ := sampleForFuzz()
-	f.Add(good)
-	f.Fuzz(func(t *testing.T, b []byte) {
-		_, _ = Read(bytes.NewReader(b), int64(len(b)))
-	})
-}
-
-func sampleForFuzz() ([]byte, []KV, []TensorInfo, [][]byte) {
-	var tt testing.T
-	return sample(&tt)
-}

@@ -169,6 +169,22 @@ func (c *cache) evictLocked() {
 	}
 }
 
+// evictUnpinned removes every entry nobody holds (the disk is full) and returns the bytes freed.
+func (c *cache) evictUnpinned() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var freed int64
+	for k, e := range c.entries {
+		if e.pins == 0 {
+			freed += e.size
+			c.total -= e.size
+			delete(c.entries, k)
+			os.Remove(c.path(k))
+		}
+	}
+	return freed
+}
+
 // Size is the cache's total bytes.
 func (c *cache) size() int64 {
 	c.mu.Lock()

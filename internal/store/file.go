@@ -75,11 +75,16 @@ func (b *fileBackend) put(ctx context.Context, key string, src io.ReadSeeker, si
 	})
 }
 
-// writeFileAtomic writes dst through a temporary sibling (atomicfile: its
-// name starts with tmpMarker, so the sweep finds a crashed write).
+// tempWriter is where writeFileAtomic's bytes go. Tests wrap it to inject write faults (a full disk) where
+// they cannot make a real one.
+var tempWriter = func(f *os.File) io.Writer { return f }
+
+// writeFileAtomic writes dst through a temporary sibling (atomicfile: its name starts with tmpMarker, so the
+// sweep finds a crashed write). A failed write leaves nothing behind, and a full disk is reported with the
+// destination and its directory, so the operator knows which directory filled up.
 func writeFileAtomic(dst string, write func(io.Writer) error) error {
-	if _, err := atomicfile.Write(dst, write); err != nil {
-		return fmt.Errorf("store: %s: %w", dst, err)
+	if _, err := atomicfile.WriteTo(dst, tempWriter, write); err != nil {
+		return fmt.Errorf("store: %w", err)
 	}
 	return nil
 }

@@ -77,6 +77,8 @@ func newS3Backend(ctx context.Context, u *url.URL, defaultEndpoint string) (*s3B
 		// S3-compatible servers accept any region; signing needs one.
 		cfg.Region = "us-east-1"
 	}
+	cfg.Retryer = func() aws.Retryer { return newS3Retryer() }
+	cfg.HTTPClient = newS3HTTPClient()
 	client := s3.NewFromConfig(cfg, func(o *s3.Options) {
 		if endpoint != "" {
 			o.BaseEndpoint = aws.String(endpoint)
@@ -115,17 +117,21 @@ func (b *s3Backend) put(ctx context.Context, key string, src io.ReadSeeker, size
 }
 
 func (b *s3Backend) get(ctx context.Context, key string) (io.ReadCloser, error) {
+	// The body is read long after GetObject returns; a connection that stalls mid-body cancels this
+	// context (idleReader), so the download fails and is retried instead of hanging.
+	ctx, cancel := context.WithCancel(ctx)
 	out, err := b.client.GetObject(ctx, &s3.GetObjectInput{
 		Bucket: aws.String(b.bucket),
 		Key:    aws.String(b.prefix + key),
 	})
 	if err != nil {
+		cancel()
 		if isS3NotFound(err) {
 			return nil, fmt.Errorf("%w: %s", ErrNotFound, key)
 		}
 		return nil, fmt.Errorf("store: get %s from %s: %w", key, b.desc, err)
 	}
-	return out.Body, nil
+	return newIdleReader(out.Body, s3BodyIdle, cancel, key), nil
 }
 
 func (b *s3Backend) stat(ctx context.Context, key string) (int64, error) {

@@ -21,6 +21,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -337,13 +338,28 @@ func (s *Store) fetchRemote(ctx context.Context, key string, ref Ref) (*Local, e
 			s.cache.drop(key)
 		}
 	}
-	rc, err := s.b.get(ctx, key)
+	size, err := s.download(ctx, key, ref, dst)
+	if errors.Is(err, syscall.ENOSPC) && s.cache.evictUnpinned() > 0 {
+		// The cache's disk is full, though the cache is under its limit (the disk is shared or smaller):
+		// objects nobody holds make room for the one wanted now.
+		size, err = s.download(ctx, key, ref, dst)
+	}
 	if err != nil {
 		return nil, err
 	}
+	s.cache.added(key, size, true)
+	return &Local{Path: dst, Size: size, release: func() { s.cache.unpin(key) }}, nil
+}
+
+// download copies a remote object into the cache file dst, verifying its hash on the way.
+func (s *Store) download(ctx context.Context, key string, ref Ref, dst string) (int64, error) {
+	rc, err := s.b.get(ctx, key)
+	if err != nil {
+		return 0, err
+	}
 	defer rc.Close()
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-		return nil, fmt.Errorf("store: %w", err)
+		return 0, fmt.Errorf("store: %w", err)
 	}
 	var size int64
 	err = writeFileAtomic(dst, func(w io.Writer) error {
@@ -358,11 +374,7 @@ func (s *Store) fetchRemote(ctx context.Context, key string, ref Ref) (*Local, e
 		size = n
 		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	s.cache.added(key, size, true)
-	return &Local{Path: dst, Size: size, release: func() { s.cache.unpin(key) }}, nil
+	return size, err
 }
 
 // Named objects carry their own digest in a one-line header so that they too

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 	"unsafe"
 
 	"github.com/evomerge/evomerge/internal/gguf"
@@ -97,7 +98,7 @@ func (t *trainer) loadCheckpoint(path string) error {
 		for _, kind := range []string{"p", "m", "v"} {
 			name := kind + ":" + tr.name
 			info, ok := f.Tensor(name)
-			if !ok || info.Type != gguf.TypeF32 || info.Elements() != tr.p.Elements() {
+			if !ok || info.Type != gguf.TypeF32 || !slices.Equal(info.Shape, tr.p.Shape()) {
 				return fmt.Errorf("train: checkpoint %s: tensor %s is missing or has the wrong shape", path, name)
 			}
 			buf := make([]byte, info.Size)

@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/evomerge/evomerge/infra/chaos"
-	"github.com/evomerge/evomerge/internal/store/s3test"
 )
 
 func main() {
@@ -24,21 +23,25 @@ func main() {
 	restarts := flag.Int("restarts", 2, "server restarts during the chaos run")
 	seed := flag.Uint64("seed", 7, "seed of the chaos (kill moments); the run's own seed is -run-seed")
 	runSeed := flag.Uint64("run-seed", 42, "the evolution run's seed")
-	gens := flag.Int("generations", 3, "generations of the run")
+	gens := flag.Int("generations", 0, "generations of the run (0: sized to the chaos, at least 3)")
 	steps := flag.Int("steps", 24, "fine-tune steps per child (at least; up to 1.5x)")
 	storeKind := flag.String("store", "s3", "s3 (versitygw on loopback) or file")
 	fastFail := flag.Bool("fast-fail", false, "fail a killed worker's attempts at once instead of waiting out heartbeat timeouts")
 	dir := flag.String("dir", "", "work directory (default: a new temp dir, removed on success)")
 	binDir := flag.String("bin", "", "use server, worker and starter binaries already built in this directory")
 	timeout := flag.Duration("timeout", 45*time.Minute, "limit for each run")
+	var sf chaos.StoreFaults
+	flag.IntVar(&sf.Outages, "store-outages", 0, "times the S3 server (versitygw) is stopped and restarted during the chaos run (-store s3)")
+	flag.IntVar(&sf.Stalls, "store-stalls", 0, "windows during the chaos run in which the stall proxy delays every new S3 connection (-store s3)")
+	flag.IntVar(&sf.CacheWipes, "cache-wipes", 0, "times a worker's local store cache is deleted during the chaos run (-store s3)")
 	flag.Parse()
-	if err := run(*kills, *restarts, *seed, *runSeed, *gens, *steps, *storeKind, *fastFail, *dir, *binDir, *timeout); err != nil {
+	if err := run(*kills, *restarts, *seed, *runSeed, *gens, *steps, *storeKind, *fastFail, *dir, *binDir, *timeout, sf); err != nil {
 		fmt.Fprintln(os.Stderr, "chaos:", err)
 		os.Exit(1)
 	}
 }
 
-func run(kills, restarts int, seed, runSeed uint64, gens, steps int, storeKind string, fastFail bool, dir, binDir string, timeout time.Duration) error {
+func run(kills, restarts int, seed, runSeed uint64, gens, steps int, storeKind string, fastFail bool, dir, binDir string, timeout time.Duration, sf chaos.StoreFaults) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	keep := dir != ""
@@ -58,19 +61,28 @@ func run(kills, restarts int, seed, runSeed uint64, gens, steps int, storeKind s
 		}
 	}
 	storeURL := func(name string) string { return "file://" + filepath.Join(dir, name, "store") }
+	storeFaults := sf.Outages + sf.Stalls + sf.CacheWipes
+	var faulty *chaos.FaultyS3
 	if storeKind == "s3" {
-		s3, err := s3test.Run(ctx, filepath.Join(dir, "s3"), nil)
-		if err != nil {
+		// Both runs go through the stall proxy; faults are injected only during the chaos run.
+		var err error
+		if faulty, err = chaos.StartFaultyS3(ctx, filepath.Join(dir, "s3")); err != nil {
 			return err
 		}
-		defer s3.Stop()
-		for _, kv := range s3.Env() {
+		defer faulty.Stop()
+		for _, kv := range faulty.Env() {
 			k, v, _ := strings.Cut(kv, "=")
 			os.Setenv(k, v)
 		}
-		storeURL = func(name string) string { return s3.StoreURL(name) }
+		storeURL = faulty.StoreURL
 	} else if storeKind != "file" {
 		return fmt.Errorf("-store %q: want s3 or file", storeKind)
+	} else if storeFaults > 0 {
+		return fmt.Errorf("-store-outages, -store-stalls and -cache-wipes need -store s3")
+	}
+	if gens == 0 {
+		gens = chaos.GenerationsFor(kills, restarts)
+		fmt.Printf("chaos: %d generations, sized for %d kills and %d restarts\n", gens, kills, restarts)
 	}
 	cfg := chaos.SmallConfig("chaos", runSeed, gens, steps)
 	base := chaos.Options{Bins: bins, Config: cfg, Threads: 1, Log: os.Stdout, Timeout: timeout}
@@ -88,7 +100,17 @@ func run(kills, restarts int, seed, runSeed uint64, gens, steps int, storeKind s
 	o = base
 	o.Dir, o.StoreURL = filepath.Join(dir, "chaos"), storeURL("chaos")
 	o.Kills, o.ServerRestarts, o.Seed, o.FastFail = kills, restarts, seed, fastFail
+	var faultsDone <-chan chaos.StoreFaultReport
+	stopFaults := func() {}
+	if storeFaults > 0 {
+		// Spread over most of the time the uninterrupted run took (the chaos run takes longer).
+		sf.Seed, sf.Span, sf.Log, sf.CacheDirs = seed, clean.Elapsed*8/10, os.Stdout, chaos.WorkerCacheDirs(o.Dir)
+		fctx, cancel := context.WithCancel(ctx)
+		stopFaults = cancel
+		faultsDone = faulty.Inject(fctx, sf)
+	}
 	rep, err := chaos.Run(ctx, o)
+	stopFaults()
 	if rep != nil {
 		rep.Print(os.Stdout)
 	}
@@ -96,6 +118,17 @@ func run(kills, restarts int, seed, runSeed uint64, gens, steps int, storeKind s
 		return fmt.Errorf("chaos run: %w (logs in %s)", err, o.Dir)
 	}
 	problems := chaos.Check(clean, rep, kills, restarts)
+	if faultsDone != nil {
+		fr := <-faultsDone
+		fmt.Println(fr.String())
+		if fr.Err != nil {
+			problems = append(problems, "store fault injection failed: "+fr.Err.Error())
+		}
+		if fr.Outages < sf.Outages || fr.Stalls < sf.Stalls || fr.CacheWipes < sf.CacheWipes {
+			problems = append(problems, fmt.Sprintf("only %d of %d store outages, %d of %d stalls and %d of %d cache wipes happened before the run ended",
+				fr.Outages, sf.Outages, fr.Stalls, sf.Stalls, fr.CacheWipes, sf.CacheWipes))
+		}
+	}
 	fmt.Printf("winner uninterrupted: %s\nwinner with chaos:    %s\n", clean.Winner, rep.Winner)
 	if len(problems) > 0 {
 		return fmt.Errorf("durability not proven (logs in %s):\n  %s", dir, strings.Join(problems, "\n  "))

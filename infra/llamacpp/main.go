@@ -22,8 +22,9 @@ func main() {
 	npm := flag.String("npm", ".cache/node-llama-cpp", "folder node-llama-cpp is installed in (its node_modules)")
 	golden := flag.String("golden", "internal/llm/refcheck/testdata/llamacpp-golden.json", "golden file")
 	update := flag.Bool("update", false, "rewrite the golden file from this run")
+	tokenize := flag.String("tokenize", "", `also tokenize with llama.cpp: a JSON file [{"name", "vocab": GGUF path, "texts": [...]}]; the ids go to <dir>/tokenize.json`)
 	flag.Parse()
-	if err := run(*dir, *npm, *golden, *update); err != nil {
+	if err := run(*dir, *npm, *golden, *tokenize, *update); err != nil {
 		fmt.Fprintln(os.Stderr, "check-llamacpp:", err)
 		os.Exit(1)
 	}
@@ -37,7 +38,8 @@ type manifestModel struct {
 }
 
 type reference struct {
-	LlamaCpp string `json:"llama_cpp"`
+	LlamaCpp string            `json:"llama_cpp"`
+	Tokenize []json.RawMessage `json:"tokenize"`
 	Models   []struct {
 		Name   string      `json:"name"`
 		Logits [][]float32 `json:"logits"`
@@ -51,7 +53,7 @@ type ours struct {
 	greedy []int32
 }
 
-func run(dir, npm, goldenPath string, update bool) error {
+func run(dir, npm, goldenPath, tokenize string, update bool) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
@@ -83,6 +85,17 @@ func run(dir, npm, goldenPath string, update bool) error {
 	}
 	manifest := map[string]any{"models": models, "prompt": refcheck.Prompt(), "greedy_prompt": refcheck.GreedyPrompt,
 		"greedy_new": refcheck.GreedyNew, "threads": 1}
+	if tokenize != "" {
+		b, err := os.ReadFile(tokenize)
+		if err != nil {
+			return err
+		}
+		var tk []map[string]any
+		if err := json.Unmarshal(b, &tk); err != nil {
+			return fmt.Errorf("%s: %w", tokenize, err)
+		}
+		manifest["tokenize"] = tk
+	}
 	mpath, opath := filepath.Join(abs, "manifest.json"), filepath.Join(abs, "llamacpp.json")
 	b, _ := json.Marshal(manifest)
 	if err := os.WriteFile(mpath, b, 0o644); err != nil {
@@ -136,6 +149,14 @@ func run(dir, npm, goldenPath string, update bool) error {
 		}
 		fmt.Printf("%-26s %12.3g %6d/%-2d %7v%s\n", v.Name(), maxd, agree, len(o.logits), same, verdict)
 		g.Models = append(g.Models, refcheck.NewGoldenModel(v.Name(), o.sha, r.Logits, r.Greedy))
+	}
+	if len(ref.Tokenize) > 0 {
+		b, _ := json.Marshal(ref.Tokenize)
+		tpath := filepath.Join(abs, "tokenize.json")
+		if err := os.WriteFile(tpath, b, 0o644); err != nil {
+			return err
+		}
+		fmt.Println("llama.cpp tokenization written to", tpath)
 	}
 	if update {
 		// One model a line: small, and a diff shows which models changed.

@@ -1,6 +1,7 @@
 // Runs real llama.cpp (the CPU build that npm's node-llama-cpp ships) on the models and token ids a manifest
 // names, and writes what it computed: the full next-token logits at every prompt position and a greedy
-// continuation. The Go side (infra/llamacpp/main.go) writes the manifest and compares.
+// continuation; and, optionally, the tokenization of given texts by given vocabularies. The Go side
+// (infra/llamacpp/main.go) writes the manifest and compares.
 //
 //   node reference.mjs manifest.json out.json
 //
@@ -60,6 +61,16 @@ for (const m of manifest.models) {
     await model.dispose();
     out.models.push({ name: m.name, logits, greedy });
     console.error(`llama.cpp: ${m.name} done`);
+}
+// Tokenization of given texts by vocabularies (for the tokenizer's comparison): text only, control-token
+// text stays text; BOS is reported, not added.
+out.tokenize = [];
+for (const tk of manifest.tokenize ?? []) {
+    const model = await llama.loadModel({ modelPath: tk.vocab, vocabOnly: true });
+    const tokens = tk.texts.map((text) => Array.from(model.tokenize(text, false)));
+    out.tokenize.push({ name: tk.name, bos: model.tokens.bos ?? null, add_bos: model.tokens.shouldPrependBosToken, tokens });
+    await model.dispose();
+    console.error(`llama.cpp: tokenized ${tk.texts.length} texts with ${tk.name}`);
 }
 writeFileSync(outPath, JSON.stringify(out));
 await llama.dispose();

@@ -5,6 +5,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -14,7 +15,11 @@ import (
 	"path/filepath"
 	"slices"
 
+	"github.com/evomerge/evomerge/internal/gguf"
+	"github.com/evomerge/evomerge/internal/llm"
 	"github.com/evomerge/evomerge/internal/llm/refcheck"
+	"github.com/evomerge/evomerge/internal/merge"
+	"github.com/evomerge/evomerge/internal/train"
 )
 
 func main() {
@@ -83,6 +88,26 @@ func run(dir, npm, goldenPath, tokenize string, update bool) error {
 		mine[v.Name()] = ours{sha, logits, greedy}
 		models = append(models, manifestModel{v.Name(), path, v.Config.Context, v.Config.Vocab})
 	}
+	// Models the engine derives — a merge, a full fine-tune, a LoRA fine-tune — must load in llama.cpp with
+	// the same logits too. They are compared live only (no golden: training's bits may change with its speed
+	// work, and the golden must stay regenerable).
+	derived, err := deriveModels(abs)
+	if err != nil {
+		return err
+	}
+	for _, d := range derived {
+		m, err := llm.Load(d.path, llm.Options{Threads: 1})
+		if err != nil {
+			return fmt.Errorf("%s: %w", d.name, err)
+		}
+		logits, greedy, err := refcheck.Measure(m)
+		m.Close()
+		if err != nil {
+			return fmt.Errorf("%s: %w", d.name, err)
+		}
+		mine[d.name] = ours{"", logits, greedy}
+		models = append(models, manifestModel{d.name, d.path, d.cfg.Context, d.cfg.Vocab})
+	}
 	manifest := map[string]any{"models": models, "prompt": refcheck.Prompt(), "greedy_prompt": refcheck.GreedyPrompt,
 		"greedy_new": refcheck.GreedyNew, "threads": 1}
 	if tokenize != "" {
@@ -125,11 +150,15 @@ func run(dir, npm, goldenPath, tokenize string, update bool) error {
 	fmt.Printf("llama.cpp: %s\n%-26s %12s %9s %7s\n", ref.LlamaCpp, "model", "max|dlogit|", "argmax", "greedy")
 	g := refcheck.Golden{LlamaCpp: ref.LlamaCpp}
 	failed := 0
-	for i, v := range variants {
+	all := slices.Clone(variants)
+	for _, d := range derived {
+		all = append(all, refcheck.Variant{Shape: d.name, Config: d.cfg, Type: d.typ})
+	}
+	for i, v := range all {
 		r := ref.Models[i]
-		o := mine[v.Name()]
-		if r.Name != v.Name() || len(r.Logits) != len(o.logits) {
-			return fmt.Errorf("llama.cpp output for %s does not line up", v.Name())
+		o := mine[models[i].Name]
+		if r.Name != models[i].Name || len(r.Logits) != len(o.logits) {
+			return fmt.Errorf("llama.cpp output for %s does not line up", models[i].Name)
 		}
 		var maxd float64
 		agree := 0
@@ -147,8 +176,10 @@ func run(dir, npm, goldenPath, tokenize string, update bool) error {
 			verdict = "  FAIL"
 			failed++
 		}
-		fmt.Printf("%-26s %12.3g %6d/%-2d %7v%s\n", v.Name(), maxd, agree, len(o.logits), same, verdict)
-		g.Models = append(g.Models, refcheck.NewGoldenModel(v.Name(), o.sha, r.Logits, r.Greedy))
+		fmt.Printf("%-26s %12.3g %6d/%-2d %7v%s\n", models[i].Name, maxd, agree, len(o.logits), same, verdict)
+		if i < len(variants) {
+			g.Models = append(g.Models, refcheck.NewGoldenModel(v.Name(), o.sha, r.Logits, r.Greedy))
+		}
 	}
 	if len(ref.Tokenize) > 0 {
 		b, _ := json.Marshal(ref.Tokenize)
@@ -177,7 +208,82 @@ func run(dir, npm, goldenPath, tokenize string, update bool) error {
 		fmt.Println("wrote", goldenPath)
 	}
 	if failed > 0 {
-		return fmt.Errorf("%d of %d models differ from llama.cpp beyond tolerance", failed, len(variants))
+		return fmt.Errorf("%d of %d models differ from llama.cpp beyond tolerance", failed, len(all))
 	}
 	return nil
+}
+
+type derivedModel struct {
+	name, path string
+	cfg        llm.Config
+	typ        gguf.Type
+}
+
+// deriveModels writes a linear merge of two qwen2 models, a full fine-tune of a qwen3 model and a LoRA
+// fine-tune of the rope_freqs llama, each through the engine's own merge and training code.
+func deriveModels(dir string) ([]derivedModel, error) {
+	shape := func(name string, t gguf.Type) refcheck.Variant {
+		for _, s := range refcheck.Shapes() {
+			if s.Shape == name {
+				s.Type = t
+				return s
+			}
+		}
+		panic("no shape " + name)
+	}
+	save := func(v refcheck.Variant, path string) error {
+		m, err := refcheck.Build(v)
+		if err != nil {
+			return err
+		}
+		defer m.Close()
+		_, err = m.Save(path)
+		return err
+	}
+	var out []derivedModel
+	// Merge.
+	a, b := shape("qwen2", gguf.TypeF16), shape("qwen2", gguf.TypeF16)
+	b.Shape += "-other"
+	pa, pb := filepath.Join(dir, "merge-parent-a.gguf"), filepath.Join(dir, "merge-parent-b.gguf")
+	if err := save(a, pa); err != nil {
+		return nil, err
+	}
+	if err := save(b, pb); err != nil {
+		return nil, err
+	}
+	merged := filepath.Join(dir, "qwen2-merged-f16.gguf")
+	if _, err := merge.Merge(context.Background(), []string{pa, pb}, merged, merge.Spec{Method: "slerp", Base: 0,
+		Global: map[string]merge.Param{"t": merge.Const(0.4)}}, merge.Options{Parallelism: 1}); err != nil {
+		return nil, fmt.Errorf("merge: %w", err)
+	}
+	out = append(out, derivedModel{"qwen2-merged-f16", merged, a.Config, a.Type})
+	// Fine-tunes.
+	texts := []train.Example{{Text: "the quick brown fox jumps over the lazy dog"}, {Prompt: "2+2=", Completion: "4"}}
+	for _, ft := range []struct {
+		name   string
+		v      refcheck.Variant
+		config train.Config
+	}{
+		{"qwen3-full-ft-f32", shape("qwen3", gguf.TypeF32), train.Config{Steps: 4, LR: 1e-3, BatchSize: 2, Seed: 1}},
+		{"llama-rope-freqs-lora-f32", shape("llama-rope-freqs", gguf.TypeF32), train.Config{Method: "lora", Steps: 4,
+			LR: 1e-2, BatchSize: 2, Rank: 4, Alpha: 8, Targets: []string{"q", "k", "v", "o"}, Seed: 1}},
+	} {
+		base, err := refcheck.Build(ft.v)
+		if err != nil {
+			return nil, err
+		}
+		m, _, err := train.Run(context.Background(), train.Job{Base: base, Data: texts, Config: ft.config})
+		base.Close()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", ft.name, err)
+		}
+		path := filepath.Join(dir, ft.name+".gguf")
+		_, err = m.Save(path)
+		m.Close()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, derivedModel{ft.name, path, ft.v.Config, ft.v.Type})
+	}
+	return out, nil
 }

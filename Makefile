@@ -14,7 +14,7 @@ endif
 GO ?= go
 PY := /usr/bin/python3
 
-.PHONY: all build test test-portable vet fuzz fuzz-short quickstart bench-llm bench-train bench-merge chaos cuda python-deps
+.PHONY: all build test test-portable vet fuzz fuzz-short quickstart bench-llm bench-train bench-merge chaos cuda python-deps check-llamacpp
 
 all: build
 
@@ -98,3 +98,13 @@ bench-train: python-deps
 CHAOS_FLAGS ?= -kills 10 -restarts 2
 chaos:
 	$(GO) run ./infra/chaos/cmd/chaos $(CHAOS_FLAGS)
+
+# The engine beside real llama.cpp (issue 10): installs npm's node-llama-cpp (llama.cpp's own prebuilt CPU
+# build, nothing compiled) into $(LLAMACPP_NPM), runs both on the tiny models of internal/llm/refcheck (llama GQA,
+# rope_freqs, linear scaling, sliding window, qwen2, qwen3; F32, F16, Q8_0) and compares per-position logits
+# and greedy continuations. UPDATE=1 rewrites the golden file that `go test ./internal/llm/refcheck` checks.
+LLAMACPP_NPM ?= .cache/node-llama-cpp
+check-llamacpp:
+	@test -d $(LLAMACPP_NPM)/node_modules/node-llama-cpp || \
+		(mkdir -p $(LLAMACPP_NPM) && cd $(LLAMACPP_NPM) && npm install --no-audit --no-fund node-llama-cpp@3.22.1)
+	$(GO) run ./infra/llamacpp -npm $(LLAMACPP_NPM) $(if $(UPDATE),-update)

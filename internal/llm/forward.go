@@ -35,13 +35,16 @@ func ParseProj(s string) (Proj, bool) {
 
 // Layer holds one transformer block's weights.
 type Layer struct {
-	AttnNorm, FFNNorm ggml.Tensor
-	Proj              [7]ggml.Tensor // indexed by Proj
+	AttnNorm, FFNNorm   ggml.Tensor
+	Proj                [7]ggml.Tensor // indexed by Proj
+	QBias, KBias, VBias ggml.Tensor    // qwen2 (zero Tensor: none)
+	QNorm, KNorm        ggml.Tensor    // qwen3: RMS norm over each head of q and k before RoPE
 }
 
 // Weights are the tensors of a model, wherever they live (a loaded model's buffer or a trainer's parameters).
 type Weights struct {
 	Embed, OutputNorm, Output ggml.Tensor
+	RopeFreqs                 ggml.Tensor // Llama 3 frequency divisors (zero Tensor: none)
 	Layers                    []Layer
 }
 
@@ -60,7 +63,7 @@ type Batch struct {
 	Linear Linear   // nil: plain matrix products
 }
 
-// Forward adds the llama forward pass to g and returns the logits [vocab, P].
+// Forward adds the forward pass to g and returns the logits [vocab, P].
 func Forward(c *ggml.Context, g ggml.Graph, cfg Config, w *Weights, in Batch) ggml.Tensor {
 	lin := in.Linear
 	if lin == nil {
@@ -71,12 +74,25 @@ func Forward(c *ggml.Context, g ggml.Graph, cfg Config, w *Weights, in Batch) gg
 	x := c.GetRows(w.Embed, in.Tokens) // [D, L*B]
 	x = c.Reshape3D(x, int64(cfg.Dim), L, B)
 	scale := float32(1 / math.Sqrt(float64(hd)))
+	rope := cfg.rope()
+	// proj is one of q, k, v: the projection, its bias, split into heads, then the per-head norm.
+	proj := func(layer int, p Proj, w, bias, norm, h ggml.Tensor, heads int64) ggml.Tensor {
+		y := lin(layer, p, w, h)
+		if !bias.Nil() {
+			y = c.Add(y, bias)
+		}
+		y = reshape4(c, y, hd, heads, L, B)
+		if !norm.Nil() {
+			y = c.Mul(c.RMSNorm(y, cfg.NormEps), norm)
+		}
+		return y
+	}
 	for i := range w.Layers {
 		ly := &w.Layers[i]
 		h := c.Mul(c.RMSNorm(x, cfg.NormEps), ly.AttnNorm)
-		q := c.RoPE(reshape4(c, lin(i, ProjQ, ly.Proj[ProjQ], h), hd, H, L, B), in.Pos, int(hd), cfg.RopeBase)
-		k := c.RoPE(reshape4(c, lin(i, ProjK, ly.Proj[ProjK], h), hd, Hkv, L, B), in.Pos, int(hd), cfg.RopeBase)
-		v := reshape4(c, lin(i, ProjV, ly.Proj[ProjV], h), hd, Hkv, L, B)
+		q := c.RoPEExt(proj(i, ProjQ, ly.Proj[ProjQ], ly.QBias, ly.QNorm, h, H), in.Pos, w.RopeFreqs, rope)
+		k := c.RoPEExt(proj(i, ProjK, ly.Proj[ProjK], ly.KBias, ly.KNorm, h, Hkv), in.Pos, w.RopeFreqs, rope)
+		v := proj(i, ProjV, ly.Proj[ProjV], ly.VBias, ggml.Tensor{}, h, Hkv)
 		var K, V ggml.Tensor // K: [hd, T, Hkv, B]; V: [T, hd, Hkv, B]
 		if in.Cache != nil {
 			K, V = in.Cache.store(c, g, i, k, v, in.Past, in.L)

@@ -136,3 +136,30 @@ func sample(logits []float32, temperature, topP float64, rng *rand.Rand) int32 {
 	}
 	return int32(cands[keep-1].id)
 }
+
+// GreedyTokens continues the token ids prompt with n argmax picks through the KV cache, adding no BOS and not
+// stopping at EOS: generation on exact ids, as the llama.cpp comparison runs it.
+func (m *Model) GreedyTokens(prompt []int32, n int) ([]int32, error) {
+	if len(prompt) == 0 || n <= 0 || len(prompt)+n-1 > m.window {
+		return nil, fmt.Errorf("llm: greedy continuation of %d tokens after %d does not fit the window of %d", n, len(prompt), m.window)
+	}
+	pos := make([]int32, len(prompt))
+	for i := range pos {
+		pos[i] = int32(i)
+	}
+	logits, err := m.run(step{tokens: prompt, pos: pos, rows: []int32{int32(len(prompt) - 1)}, useCache: true})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]int32, 0, n)
+	for past := len(prompt); ; past++ {
+		next := sample(logits[0], 0, 0, nil)
+		out = append(out, next)
+		if len(out) == n {
+			return out, nil
+		}
+		if logits, err = m.run(step{tokens: []int32{next}, pos: []int32{int32(past)}, rows: []int32{0}, past: past, useCache: true}); err != nil {
+			return nil, err
+		}
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strings"
 	"unsafe"
 
@@ -26,7 +27,7 @@ type Options struct {
 	Window      int    // most tokens per sequence (0: the model's context length, capped at 4096)
 }
 
-// Model is a llama model whose weights live on a ggml backend.
+// Model is a language model whose weights live on a ggml backend.
 type Model struct {
 	Config Config
 	Tok    Tokenizer
@@ -58,22 +59,40 @@ type TensorSpec struct {
 	Type  gguf.Type
 }
 
-// Specs lists the weights a model of this config has, in the order the project writes them.
+// Specs lists the weights a model of this config has, in the order the project writes them. Norms, biases
+// and rope_freqs are F32 whatever t is.
 func (c Config) Specs(t gguf.Type) []TensorSpec {
 	d, f, v := int64(c.Dim), int64(c.FFN), int64(c.Vocab)
-	q, kv := int64(c.Heads*c.HeadDim()), int64(c.KVHeads*c.HeadDim())
+	hd := int64(c.HeadDim())
+	q, kv := int64(c.Heads)*hd, int64(c.KVHeads)*hd
 	s := []TensorSpec{
 		{"token_embd.weight", []int64{d, v}, t},
 		{"output_norm.weight", []int64{d}, gguf.TypeF32},
 		{"output.weight", []int64{d, v}, t},
 	}
+	if c.RopeFreqs {
+		s = append(s, TensorSpec{"rope_freqs.weight", []int64{hd / 2}, gguf.TypeF32})
+	}
+	a := c.spec()
 	for i := 0; i < c.Layers; i++ {
 		p := fmt.Sprintf("blk.%d.", i)
 		s = append(s,
 			TensorSpec{p + "attn_norm.weight", []int64{d}, gguf.TypeF32},
 			TensorSpec{p + "attn_q.weight", []int64{d, q}, t},
 			TensorSpec{p + "attn_k.weight", []int64{d, kv}, t},
-			TensorSpec{p + "attn_v.weight", []int64{d, kv}, t},
+			TensorSpec{p + "attn_v.weight", []int64{d, kv}, t})
+		if a.qkvBias {
+			s = append(s,
+				TensorSpec{p + "attn_q.bias", []int64{q}, gguf.TypeF32},
+				TensorSpec{p + "attn_k.bias", []int64{kv}, gguf.TypeF32},
+				TensorSpec{p + "attn_v.bias", []int64{kv}, gguf.TypeF32})
+		}
+		if a.qkNorm {
+			s = append(s,
+				TensorSpec{p + "attn_q_norm.weight", []int64{hd}, gguf.TypeF32},
+				TensorSpec{p + "attn_k_norm.weight", []int64{hd}, gguf.TypeF32})
+		}
+		s = append(s,
 			TensorSpec{p + "attn_output.weight", []int64{q, d}, t},
 			TensorSpec{p + "ffn_norm.weight", []int64{d}, gguf.TypeF32},
 			TensorSpec{p + "ffn_gate.weight", []int64{d, f}, t},
@@ -84,12 +103,16 @@ func (c Config) Specs(t gguf.Type) []TensorSpec {
 	return s
 }
 
+// Trainable says whether a fine-tune may update a tensor: everything but rope_freqs.weight, which is part of
+// the position encoding (and has no gradient in ggml).
+func Trainable(name string) bool { return name != "rope_freqs.weight" }
+
 // ProjTensorName is the GGUF name of a block's projection.
 func ProjTensorName(layer int, p Proj) string {
 	return fmt.Sprintf("blk.%d.%s.weight", layer, [...]string{"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"}[p])
 }
 
-// Load opens a GGUF llama model.
+// Load opens a GGUF model (architecture llama, qwen2 or qwen3).
 func Load(path string, o Options) (*Model, error) {
 	f, file, err := gguf.Open(path)
 	if err != nil {
@@ -106,7 +129,18 @@ func Load(path string, o Options) (*Model, error) {
 	}
 	specs := cfg.Specs(gguf.TypeF32)
 	if _, ok := f.Tensor("output.weight"); !ok {
-		specs = append(specs[:2], specs[3:]...) // output tied to the embedding
+		specs = slices.DeleteFunc(specs, func(s TensorSpec) bool { return s.Name == "output.weight" }) // tied to the embedding
+	}
+	want := map[string]bool{}
+	for _, s := range specs {
+		want[s.Name] = true
+	}
+	for _, ti := range f.Tensors {
+		if !want[ti.Name] {
+			// llama.cpp refuses a file with tensors its architecture does not use; so do we, rather than
+			// run a model that is not the one in the file.
+			return nil, fmt.Errorf("%s: tensor %s is not part of architecture %s", path, ti.Name, cfg.Architecture())
+		}
 	}
 	for i, s := range specs {
 		ti, ok := f.Tensor(s.Name)
@@ -163,7 +197,12 @@ func equalShape(a, b []int64) bool {
 
 // keepMetadata says which source keys survive a save: everything but what Save derives itself.
 func keepMetadata(key string) bool {
-	return !strings.HasPrefix(key, "llama.") && !strings.HasPrefix(key, "tokenizer.") &&
+	for a := range archs {
+		if strings.HasPrefix(key, a+".") {
+			return false
+		}
+	}
+	return !strings.HasPrefix(key, "tokenizer.") &&
 		key != "general.architecture" && key != "general.file_type" && key != "general.alignment" &&
 		key != "general.parameter_count"
 }
@@ -190,9 +229,12 @@ func NewTiny(cfg Config, seed uint64, o Options) (*Model, error) {
 			std = residual
 		}
 		for i := range v {
-			if len(s.Shape) == 1 {
+			switch {
+			case strings.HasSuffix(s.Name, ".bias"):
+				v[i] = 0
+			case len(s.Shape) == 1: // norms, and rope_freqs as factors of 1
 				v[i] = 1
-			} else {
+			default:
 				v[i] = float32(rng.NormFloat64() * std)
 			}
 		}
@@ -221,6 +263,14 @@ func newModel(cfg Config, tok Tokenizer, meta []gguf.KV, specs []TensorSpec, o O
 	m.window = o.Window
 	if m.window <= 0 || m.window > cfg.Context {
 		m.window = min(cfg.Context, 4096)
+	}
+	if sw := cfg.SlidingWindow; sw > 0 && m.window > sw {
+		// Attention here is full over the window: exact only while every key is inside the sliding window.
+		if o.Window > 0 {
+			b.Close()
+			return nil, fmt.Errorf("llm: a window of %d tokens exceeds %s.attention.sliding_window = %d (sliding-window attention is not implemented)", o.Window, cfg.Architecture(), sw)
+		}
+		m.window = sw
 	}
 	m.wctx = ggml.NewContext(len(specs), 0, false)
 	for _, s := range specs {
@@ -251,14 +301,21 @@ func newModel(cfg Config, tok Tokenizer, meta []gguf.KV, specs []TensorSpec, o O
 
 // WeightsFrom arranges named tensors into Weights (output falls back to the embedding when absent).
 func WeightsFrom(cfg Config, byName map[string]ggml.Tensor) Weights {
-	w := Weights{Embed: byName["token_embd.weight"], OutputNorm: byName["output_norm.weight"], Output: byName["output.weight"]}
+	w := Weights{Embed: byName["token_embd.weight"], OutputNorm: byName["output_norm.weight"], Output: byName["output.weight"],
+		RopeFreqs: byName["rope_freqs.weight"]}
 	if w.Output.Nil() {
 		w.Output = w.Embed
 	}
 	for i := 0; i < cfg.Layers; i++ {
+		p := fmt.Sprintf("blk.%d.", i)
 		ly := Layer{
-			AttnNorm: byName[fmt.Sprintf("blk.%d.attn_norm.weight", i)],
-			FFNNorm:  byName[fmt.Sprintf("blk.%d.ffn_norm.weight", i)],
+			AttnNorm: byName[p+"attn_norm.weight"],
+			FFNNorm:  byName[p+"ffn_norm.weight"],
+			QBias:    byName[p+"attn_q.bias"],
+			KBias:    byName[p+"attn_k.bias"],
+			VBias:    byName[p+"attn_v.bias"],
+			QNorm:    byName[p+"attn_q_norm.weight"],
+			KNorm:    byName[p+"attn_k_norm.weight"],
 		}
 		for p := ProjQ; p <= ProjDown; p++ {
 			ly.Proj[p] = byName[ProjTensorName(i, p)]
@@ -326,7 +383,7 @@ func (m *Model) ExtraMetadata() []gguf.KV { return append([]gguf.KV(nil), m.meta
 
 // Metadata is the model's GGUF metadata in the order Save writes it.
 func (m *Model) Metadata() []gguf.KV {
-	kvs := []gguf.KV{{Key: "general.architecture", Value: "llama"}}
+	kvs := []gguf.KV{{Key: "general.architecture", Value: m.Config.Architecture()}}
 	if ft, ok := fileType(m.Specs()); ok {
 		kvs = append(kvs, gguf.KV{Key: "general.file_type", Value: ft})
 	}

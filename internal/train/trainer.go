@@ -221,7 +221,7 @@ func (t *trainer) buildStatic() error {
 	for _, s := range specs {
 		w := c.New(ggml.F32, s.Shape...)
 		t.weights[s.Name] = w
-		if t.cfg.Method == "full" {
+		if t.cfg.Method == "full" && llm.Trainable(s.Name) {
 			newTrainable(s.Name, w, len(s.Shape) > 1)
 		} else {
 			w.SetName(s.Name)

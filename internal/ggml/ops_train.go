@@ -4,12 +4,17 @@ package ggml
 #include <stdlib.h>
 #include "ggml.h"
 
-enum { evo_F32 = 0, evo_OP_MUL_MAT = 29, evo_OP_OUT_PROD = 31, evo_OP_TRANSPOSE = 39 };
+enum { evo_F32 = 0, evo_OP_MUL_MAT = 29, evo_OP_OUT_PROD = 31, evo_OP_CPY = 34, evo_OP_TRANSPOSE = 39 };
 
 // evo_transposed returns a contiguous F32 tensor holding x with dimensions 0 and 1 swapped. A transpose view of
 // a contiguous F32 tensor is undone for free; frozen F16/BF16 weights are converted while transposing, quantized
 // ones are dequantized first (quantized rows cannot be transposed), so only one F32 temporary exists at a time.
 static struct ggml_tensor *evo_transposed(struct ggml_context *ctx, struct ggml_tensor *x) {
+	// A cast to F32 of a stored weight (see Context.Cast): convert the stored tensor again rather than keep the
+	// forward's F32 copy alive until the backward pass.
+	if (x->op == evo_OP_CPY && x->type == evo_F32 && x->src[0] != NULL && x->src[0]->type != evo_F32 && ggml_is_contiguous(x->src[0])) {
+		x = x->src[0];
+	}
 	if (x->op == evo_OP_TRANSPOSE && x->src[0] != NULL && x->src[0]->type == evo_F32 && ggml_is_contiguous(x->src[0])) {
 		return x->src[0];
 	}
@@ -72,3 +77,9 @@ func (g Graph) LossSeed(loss Tensor) Tensor {
 
 // Op is the node's ggml operation id (ggml.h enum ggml_op of the pinned version).
 func (t Tensor) Op() int { return int(t.t.op) }
+
+// IsQuantized reports whether t is a block-quantized type (Q8_0, Q4_K...), not F32, F16, BF16 or I32.
+func IsQuantized(t Type) bool { return bool(C.ggml_is_quantized(C.int(t))) }
+
+// Cast converts a to type t (dequantizing a quantized a) into a new tensor of the same shape.
+func (c *Context) Cast(a Tensor, t Type) Tensor { return Tensor{C.ggml_cast(c.c, a.t, C.int(t))} }

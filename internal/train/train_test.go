@@ -161,7 +161,7 @@ func TestLoRAMergeEqualsRuntimeAdapter(t *testing.T) {
 	}
 	tokens, _ := base.Tok.Encode("12+30=42")
 	runtime := runtimeLogits(t, tr, tokens)
-	merged, err := tr.result()
+	merged, _, err := tr.result()
 	if err != nil {
 		t.Fatal(err)
 	}

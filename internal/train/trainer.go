@@ -42,6 +42,9 @@ type Result struct {
 	FinalLoss  float64 // loss of the last step
 	Tokens     int64   // tokens processed in this run
 	TokensPerS float64
+	// Requantized names the LoRA-adapted tensors of a quantized base (Q8_0, Q4_K...): each was dequantized,
+	// had the adapter added and was quantized again to its type, so it carries a second rounding.
+	Requantized []string
 }
 
 // trainable is a tensor the optimizer updates, with its AdamW moments and gradient accumulator.
@@ -63,7 +66,7 @@ type trainer struct {
 	fwd, opt *ggml.Backend // fwd/bwd graph and optimizer graph keep their own allocations
 	static   *ggml.Context
 	buf      *ggml.Buffer
-	weights  map[string]ggml.Tensor // every weight (trainable or frozen), F32
+	weights  map[string]ggml.Tensor // every weight: F32 copies (full) or the base's own tensors (LoRA, frozen)
 	params   []*trainable
 	lora     map[string][2]*trainable // projection tensor name -> (A, B)
 
@@ -140,7 +143,8 @@ func Run(ctx context.Context, job Job) (*llm.Model, Result, error) {
 		}
 	}
 	res.TokensPerS = float64(res.Tokens) / time.Since(start).Seconds()
-	out, err := t.result()
+	out, requantized, err := t.result()
+	res.Requantized = requantized
 	return out, res, err
 }
 
@@ -218,13 +222,19 @@ func (t *trainer) buildStatic() error {
 		targets[p] = true
 	}
 	for _, s := range specs {
+		if t.cfg.Method != "full" {
+			// Frozen: the base's tensor in its own type (F16, BF16, Q8_0, Q4_K...), never an F32 copy. The
+			// backward pass only sends gradients through it to the input (see ggml.Graph.OutProdToMulMat).
+			w, ok := t.base.Tensor(s.Name)
+			if !ok {
+				return fmt.Errorf("train: base model has no tensor %s", s.Name)
+			}
+			t.weights[s.Name] = w
+			continue
+		}
 		w := c.New(ggml.F32, s.Shape...)
 		t.weights[s.Name] = w
-		if t.cfg.Method == "full" {
-			newTrainable(s.Name, w, len(s.Shape) > 1)
-		} else {
-			w.SetName(s.Name)
-		}
+		newTrainable(s.Name, w, len(s.Shape) > 1)
 	}
 	if t.cfg.Method == "lora" {
 		for l := 0; l < t.model.Layers; l++ {
@@ -258,6 +268,9 @@ func (t *trainer) buildStatic() error {
 	}
 	t.buf = buf
 	for _, s := range specs {
+		if t.cfg.Method != "full" {
+			break
+		}
 		v, err := t.base.TensorF32(s.Name)
 		if err != nil {
 			return err
@@ -321,6 +334,9 @@ func (t *trainer) buildGraphs() {
 	c := t.gctx
 	t.gA = c.NewGraph(size, true)
 	w := llm.WeightsFrom(t.model, t.weights)
+	if t.cfg.Method != "full" {
+		f32Products(c, &w)
+	}
 	logits := llm.Forward(c, t.gA, t.model, &w, llm.Batch{Tokens: t.tokens, Pos: t.pos, Mask: t.mask, L: t.L, B: t.B, Linear: t.linear(c)})
 	// Rows that are not learned are multiplied by 0: their gradient vanishes whatever their label.
 	masked := c.Mul(logits, t.rowMask)
@@ -368,6 +384,25 @@ func (t *trainer) buildGraphs() {
 			params = t.adamDecay
 		}
 		t.gB.Expand(o.AdamWStep(tr.p, o.Mul(tr.acc, t.gradScale), tr.m, tr.v, params))
+	}
+}
+
+// f32Products makes every matrix product of a LoRA forward pass over a stored F16, BF16 or quantized base run
+// in F32, as over its dequantized copy: each frozen matrix is converted just before its product (a temporary
+// the allocator reuses, never a resident F32 copy). ggml's own products over those types would round the
+// activations to the weight's type (BF16, Q8_K), which moved the loss by up to 2e-3 after 5 steps.
+func f32Products(c *ggml.Context, w *llm.Weights) {
+	cast := func(t ggml.Tensor) ggml.Tensor {
+		if t.Nil() || t.Type() == ggml.F32 {
+			return t
+		}
+		return c.Cast(t, ggml.F32)
+	}
+	w.Output = cast(w.Output)
+	for i := range w.Layers {
+		for p := range w.Layers[i].Proj {
+			w.Layers[i].Proj[p] = cast(w.Layers[i].Proj[p])
+		}
 	}
 }
 
@@ -473,23 +508,44 @@ func (t *trainer) trainStep() (float64, int64, error) {
 }
 
 // result builds the trained model: full fine-tunes take the trained weights, LoRA merges W + (alpha/r)·B·A
-// into each adapted weight. Weights return to the base's types.
-func (t *trainer) result() (*llm.Model, error) {
+// into each adapted weight (dequantized, added, quantized again for a quantized base; the names of those
+// are returned) and copies the other tensors unchanged. Weights return to the base's types.
+func (t *trainer) result() (*llm.Model, []string, error) {
 	data := map[string][]byte{}
 	specs := t.base.Specs()
 	scale := float32(t.cfg.Alpha / float64(max(t.cfg.Rank, 1)))
+	var requantized []string
 	for _, s := range specs {
-		w := t.weights[s.Name].F32()
-		if ad, ok := t.lora[s.Name]; ok {
-			mergeLoRA(w, ad[0].p.F32(), ad[1].p.F32(), int(t.weights[s.Name].Ne(0)), int(t.weights[s.Name].Ne(1)), t.cfg.Rank, scale)
+		ad, adapted := t.lora[s.Name]
+		if t.cfg.Method != "full" && !adapted {
+			b, err := t.base.TensorData(s.Name)
+			if err != nil {
+				return nil, nil, err
+			}
+			data[s.Name] = b
+			continue
+		}
+		var w []float32
+		if adapted {
+			var err error
+			if w, err = t.base.TensorF32(s.Name); err != nil {
+				return nil, nil, err
+			}
+			mergeLoRA(w, ad[0].p.F32(), ad[1].p.F32(), int(s.Shape[0]), int(s.Shape[1]), t.cfg.Rank, scale)
+			if ggml.IsQuantized(ggml.Type(s.Type)) {
+				requantized = append(requantized, s.Name)
+			}
+		} else {
+			w = t.weights[s.Name].F32()
 		}
 		b := make([]byte, ggml.RowSize(ggml.Type(s.Type), int64(len(w))))
 		if err := ggml.FromFloat32(ggml.Type(s.Type), w, b, s.Shape[0]); err != nil {
-			return nil, fmt.Errorf("train: tensor %s: %w", s.Name, err)
+			return nil, nil, fmt.Errorf("train: tensor %s: %w", s.Name, err)
 		}
 		data[s.Name] = b
 	}
-	return llm.FromHost(t.model, t.base.Tok, t.base.ExtraMetadata(), specs, data, llm.Options{Threads: t.base.Backend().Threads(), Window: t.base.Window()})
+	m, err := llm.FromHost(t.model, t.base.Tok, t.base.ExtraMetadata(), specs, data, llm.Options{Threads: t.base.Backend().Threads(), Window: t.base.Window()})
+	return m, requantized, err
 }
 
 // mergeLoRA adds scale·B·A to w. In ggml order w is [in, out] (out rows of in values), A is [in, r] and

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/evomerge/evomerge/internal/ggml"
+	"github.com/evomerge/evomerge/internal/gguf"
 	"github.com/evomerge/evomerge/internal/llm"
 	"github.com/evomerge/evomerge/internal/train"
 )
@@ -26,14 +27,20 @@ var Shapes = map[string]llm.Config{
 	"tiny": {Vocab: llm.ByteVocabLen, Dim: 256, Layers: 4, Heads: 4, KVHeads: 4, FFN: 768, Context: 128, RopeBase: 10000, NormEps: 1e-5},
 	"113m": {Vocab: llm.ByteVocabLen, Dim: 768, Layers: 12, Heads: 12, KVHeads: 12, FFN: 3072, Context: 128, RopeBase: 10000, NormEps: 1e-5},
 	"106m": {Vocab: 49152, Dim: 576, Layers: 30, Heads: 9, KVHeads: 3, FFN: 1536, Context: 128, RopeBase: 10000, NormEps: 1e-5},
+	// TinyLlama 1.1B's shape, for the GPU check (4.4 GB of F32 weights).
+	"tinyllama": {Vocab: 32000, Dim: 2048, Layers: 22, Heads: 32, KVHeads: 4, FFN: 5632, Context: 128, RopeBase: 10000, NormEps: 1e-5},
 }
+
+var types = map[string]ggml.Type{"f32": ggml.F32, "f16": ggml.F16, "bf16": ggml.BF16, "q8_0": ggml.Q8_0, "q4_k": ggml.Q4_K}
 
 func main() {
 	threads := flag.Int("threads", ggml.DefaultThreads(), "CPU threads for both engines")
 	steps := flag.Int("steps", 20, "timed optimizer steps (after 3 warm-up steps)")
 	python := flag.String("python", "/usr/bin/python3", "python with torch")
 	device := flag.String("device", "cpu", "cpu or cuda (cuda: EVOMERGE_CUDA_LIB names libggml-cuda.so; no reference run)")
-	shape := flag.String("shape", "tiny", "model shape: tiny, 113m or 106m")
+	shape := flag.String("shape", "tiny", "model shape: tiny, 113m, 106m or tinyllama")
+	typ := flag.String("type", "f32", "the base's matrix type: f32, f16, bf16, q8_0 or q4_k (a full fine-tune trains F32 copies; LoRA keeps the base's type)")
+	peak := flag.Float64("peak-tflops", 0, "the device's peak TFLOP/s for the weights' type: prints MFU")
 	big := flag.Bool("big", false, "same as -shape 113m")
 	batch := flag.Int("batch", 8, "sequences per step")
 	method := flag.String("method", "full", "full or lora (LoRA: rank 8 on q and v; the reference always runs full)")
@@ -44,16 +51,26 @@ func main() {
 	}
 	cfg, ok := Shapes[*shape]
 	if !ok {
-		check(fmt.Errorf("bench-train: -shape %q is not tiny, 113m or 106m", *shape))
+		check(fmt.Errorf("bench-train: -shape %q is not tiny, 113m, 106m or tinyllama", *shape))
 	}
-	ours, err := Engine(cfg, *batch, *steps, *threads, *device, *method)
+	wt, ok := types[*typ]
+	if !ok {
+		check(fmt.Errorf("bench-train: -type %q is not f32, f16, bf16, q8_0 or q4_k", *typ))
+	}
+	ours, err := Engine(cfg, wt, *batch, *steps, *threads, *device, *method)
 	check(err)
 	params := float64(cfg.Parameters(false))
 	fmt.Printf("engine %s (ggml %s, %d threads): %8.1f tokens/s  (d=%d, %d layers, vocab %d, ctx %d, batch %d, %.1fM params)\n",
 		*method, *device, *threads, ours, cfg.Dim, cfg.Layers, cfg.Vocab, cfg.Context, *batch, params/1e6)
 	// 6·N FLOPs per token for the weights plus the attention scores, forward and backward.
 	flops := ours * (6*params + 12*float64(cfg.Layers*cfg.Dim*cfg.Context))
+	if *method != "full" {
+		flops = flops * 2 / 3 // no weight gradients: forward and the input gradients only
+	}
 	fmt.Printf("model FLOPs: %.3f TFLOP/s\n", flops/1e12)
+	if *peak > 0 {
+		fmt.Printf("MFU: %.1f %% of %.0f TFLOP/s\n", 100*flops/1e12 / *peak, *peak)
+	}
 	if *device != "cpu" || *noRef {
 		return
 	}
@@ -65,8 +82,8 @@ func main() {
 
 // Engine trains a random-weight model of shape cfg for 3 warm-up and then steps timed steps on random
 // lower-case byte texts of exactly cfg.Context tokens, and returns the timed tokens/s.
-func Engine(cfg llm.Config, batch, steps, threads int, device, method string) (float64, error) {
-	base, err := RandomModel(cfg, 1, llm.Options{Threads: threads, Device: device})
+func Engine(cfg llm.Config, typ ggml.Type, batch, steps, threads int, device, method string) (float64, error) {
+	base, err := RandomModel(cfg, typ, 1, llm.Options{Threads: threads, Device: device})
 	if err != nil {
 		return 0, err
 	}
@@ -95,13 +112,14 @@ func Engine(cfg llm.Config, batch, steps, threads int, device, method string) (f
 	return float64(steps*batch*cfg.Context) / time.Since(start).Seconds(), nil
 }
 
-// RandomModel builds an F32 model of shape cfg with N(0, 0.02) weights (norms 1) and the byte tokenizer;
-// a vocabulary larger than the byte one only widens the embedding and output (the texts use byte ids).
-func RandomModel(cfg llm.Config, seed uint64, o llm.Options) (*llm.Model, error) {
-	if cfg.Vocab == llm.ByteVocabLen {
+// RandomModel builds a model of shape cfg with N(0, 0.02) weights (norms 1), its matrices stored as typ, and
+// the byte tokenizer; a vocabulary larger than the byte one only widens the embedding and output (the texts
+// use byte ids).
+func RandomModel(cfg llm.Config, typ ggml.Type, seed uint64, o llm.Options) (*llm.Model, error) {
+	if cfg.Vocab == llm.ByteVocabLen && typ == ggml.F32 {
 		return llm.NewTiny(cfg, seed, o)
 	}
-	specs := cfg.Specs(0)
+	specs := cfg.Specs(gguf.Type(typ))
 	rng := rand.New(rand.NewPCG(seed, 7))
 	data := map[string][]byte{}
 	for _, s := range specs {
@@ -117,8 +135,8 @@ func RandomModel(cfg llm.Config, seed uint64, o llm.Options) (*llm.Model, error)
 				v[i] = float32(rng.NormFloat64() * 0.02)
 			}
 		}
-		b := make([]byte, 4*n)
-		if err := ggml.FromFloat32(ggml.F32, v, b, s.Shape[0]); err != nil {
+		b := make([]byte, ggml.RowSize(ggml.Type(s.Type), n))
+		if err := ggml.FromFloat32(ggml.Type(s.Type), v, b, s.Shape[0]); err != nil {
 			return nil, err
 		}
 		data[s.Name] = b
@@ -132,7 +150,9 @@ func Reference(python string, cfg llm.Config, batch, steps, threads int) (float6
 		"--vocab", strconv.Itoa(cfg.Vocab), "--dim", strconv.Itoa(cfg.Dim), "--layers", strconv.Itoa(cfg.Layers),
 		"--heads", strconv.Itoa(cfg.Heads), "--kv-heads", strconv.Itoa(cfg.KVHeads), "--ffn", strconv.Itoa(cfg.FFN),
 		"--ctx", strconv.Itoa(cfg.Context), "--batch", strconv.Itoa(batch)}
-	out, err := exec.Command(python, args...).CombinedOutput()
+	cmd := exec.Command(python, args...)
+	cmd.Env = ReferenceEnv(threads)
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return 0, fmt.Errorf("reference failed: %v\n%s", err, out)
 	}
@@ -141,6 +161,14 @@ func Reference(python string, cfg llm.Config, batch, steps, threads int) (float6
 		return 0, fmt.Errorf("reference printed no speed:\n%s", out)
 	}
 	return strconv.ParseFloat(string(bytes.TrimSpace(m[1])), 64)
+}
+
+// ReferenceEnv is the environment for the PyTorch reference: OpenBLAS and OpenMP keep their own thread pools
+// whatever torch.set_num_threads says, so without these a "1-thread" reference ran on every core and a
+// 2-thread one oversubscribed the cores.
+func ReferenceEnv(threads int) []string {
+	n := strconv.Itoa(threads)
+	return append(os.Environ(), "OPENBLAS_NUM_THREADS="+n, "OMP_NUM_THREADS="+n, "MKL_NUM_THREADS="+n)
 }
 
 func check(err error) {

@@ -354,7 +354,11 @@ func (t *trainer) buildGraphs() {
 	outputs := []ggml.Tensor{t.loss}
 	for _, tr := range t.params {
 		tr.grad = t.gA.Grad(tr.p)
-		tr.accNext = c.Add(c.Mul(tr.acc, t.keep), tr.grad)
+		if t.cfg.Accum == 1 {
+			tr.accNext = tr.grad // keep is always 0: skip two passes over every parameter
+		} else {
+			tr.accNext = c.Add(c.Mul(tr.acc, t.keep), tr.grad)
+		}
 		store := c.Cpy(tr.accNext, tr.acc)
 		t.gA.Expand(store)
 		outputs = append(outputs, store)

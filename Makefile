@@ -14,7 +14,7 @@ endif
 GO ?= go
 PY := /usr/bin/python3
 
-.PHONY: all build test test-portable vet fuzz fuzz-short quickstart bench-llm bench-train bench-merge chaos cuda python-deps check-llamacpp
+.PHONY: all build test test-portable vet fuzz fuzz-short quickstart bench-llm bench-train bench-merge bench-real chaos cuda python-deps check-llamacpp
 
 all: build
 
@@ -89,6 +89,14 @@ bench-merge: python-deps
 # Training tokens/s of the engine beside a PyTorch CPU reference of the same model, batch and threads.
 bench-train: python-deps
 	$(GO) run ./bench/train
+
+# Real-size training side by side (issue 14): the 113.7M and 106M shapes at 1 and 2 threads, full fine-tune and
+# LoRA (F32 and F16 base) beside PyTorch given the same shape, with peak RSS and ratios against the targets.
+# Several minutes (each run is 3 warm-up + BENCH_REAL_STEPS steps).
+BENCH_REAL_STEPS ?= 2
+bench-real: python-deps
+	$(GO) build -o bin/bench-train ./bench/train
+	$(GO) run ./bench/real -train bin/bench-train -python $(PY) -steps $(BENCH_REAL_STEPS)
 
 # Durability proof (issue 7): server, a cpu and a gpu worker, versitygw (S3) and the starter as separate
 # processes; an uninterrupted run, then the same config and seed while workers are SIGKILLed 10 times (during a

@@ -22,12 +22,23 @@ typedef struct ggml_backend_sched *ggml_backend_sched_t;
 typedef struct ggml_backend_reg *ggml_backend_reg_t;
 typedef struct ggml_backend_device *ggml_backend_dev_t;
 
-// The leading fields of struct ggml_tensor (include/ggml.h:645); only these are read.
+// struct ggml_tensor of the pinned version (include/ggml.h:649, 336 bytes). The graph rewrite in ops_train.go
+// reads and sets op and src; everything else only reads the leading fields.
 struct ggml_tensor {
 	int type;
 	struct ggml_backend_buffer *buffer;
 	int64_t ne[4];
 	size_t nb[4];
+	int op;
+	int32_t op_params[16];
+	int32_t flags;
+	struct ggml_tensor *src[10];
+	struct ggml_tensor *view_src;
+	size_t view_offs;
+	void *data;
+	char name[64];
+	void *extra;
+	char padding[8];
 };
 
 struct ggml_init_params {
@@ -84,6 +95,10 @@ struct ggml_tensor *ggml_soft_max_ext(struct ggml_context *ctx, struct ggml_tens
 struct ggml_tensor *ggml_cross_entropy_loss(struct ggml_context *ctx, struct ggml_tensor *logits, struct ggml_tensor *labels);
 struct ggml_tensor *ggml_cpy(struct ggml_context *ctx, struct ggml_tensor *a, struct ggml_tensor *b);
 struct ggml_tensor *ggml_cont(struct ggml_context *ctx, struct ggml_tensor *a);
+struct ggml_tensor *ggml_cast(struct ggml_context *ctx, struct ggml_tensor *a, int type);
+bool ggml_is_contiguous(const struct ggml_tensor *t);
+bool ggml_is_quantized(int type);
+struct ggml_tensor *ggml_graph_get_grad_acc(const struct ggml_cgraph *cgraph, const struct ggml_tensor *node);
 struct ggml_tensor *ggml_reshape_2d(struct ggml_context *ctx, struct ggml_tensor *a, int64_t ne0, int64_t ne1);
 struct ggml_tensor *ggml_reshape_3d(struct ggml_context *ctx, struct ggml_tensor *a, int64_t ne0, int64_t ne1, int64_t ne2);
 struct ggml_tensor *ggml_view_2d(struct ggml_context *ctx, struct ggml_tensor *a, int64_t ne0, int64_t ne1, size_t nb1, size_t offset);

@@ -161,7 +161,7 @@ func TestLoRAMergeEqualsRuntimeAdapter(t *testing.T) {
 	}
 	tokens, _ := base.Tok.Encode("12+30=42")
 	runtime := runtimeLogits(t, tr, tokens)
-	merged, err := tr.result()
+	merged, _, err := tr.result()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,7 +253,7 @@ func TestGradientCheck(t *testing.T) {
 	tr.nextBatch()
 	tr.keep.SetF32([]float32{0})
 	lossAt := func() float64 {
-		if err := tr.fwd.Compute(tr.gA); err != nil {
+		if err := tr.compute(); err != nil {
 			t.Fatal(err)
 		}
 		return float64(tr.loss.F32()[0])

@@ -43,6 +43,9 @@ type Result struct {
 	Tokens     int64   // tokens processed in this run
 	TokensPerS float64
 	Backend    string // where it trained (ggml.Backend.Name()): the base model's device
+	// Requantized names the LoRA-adapted tensors of a quantized base (Q8_0, Q4_K...): each was dequantized,
+	// had the adapter added and was quantized again to its type, so it carries a second rounding.
+	Requantized []string
 }
 
 // trainable is a tensor the optimizer updates, with its AdamW moments and gradient accumulator.
@@ -64,7 +67,7 @@ type trainer struct {
 	fwd, opt *ggml.Backend // fwd/bwd graph and optimizer graph keep their own allocations
 	static   *ggml.Context
 	buf      *ggml.Buffer
-	weights  map[string]ggml.Tensor // every weight (trainable or frozen), F32
+	weights  map[string]ggml.Tensor // every weight: F32 copies (full) or the base's own tensors (LoRA, frozen)
 	params   []*trainable
 	lora     map[string][2]*trainable // projection tensor name -> (A, B)
 
@@ -72,8 +75,10 @@ type trainer struct {
 	adamDecay, adamNoDecay, gradScale                   ggml.Tensor
 
 	gctx, octx   *ggml.Context
-	gA, gB       ggml.Graph
+	gA, gB       ggml.Graph // gA: forward and backward as ggml built them (gradient lookups)
+	gRun         ggml.Graph // gA with the matrix-product backward rewritten (what is computed)
 	loss, gnorm2 ggml.Tensor
+	lossSeed     ggml.Tensor // d loss/d loss, set to 1 before each compute
 
 	step, epoch, cursor int
 	order               []int
@@ -139,7 +144,8 @@ func Run(ctx context.Context, job Job) (*llm.Model, Result, error) {
 		}
 	}
 	res.TokensPerS = float64(res.Tokens) / time.Since(start).Seconds()
-	out, err := t.result()
+	out, requantized, err := t.result()
+	res.Requantized = requantized
 	return out, res, err
 }
 
@@ -164,11 +170,10 @@ func newTrainer(cfg Config, base *llm.Model, seqs []sequence) (*trainer, error) 
 		return nil, err
 	}
 	t.buildGraphs()
-	if err := t.fwd.AllocGraph(t.gA); err != nil {
+	if err := t.fwd.AllocGraph(t.gRun); err != nil {
 		t.close()
 		return nil, err
 	}
-	t.gA.Reset() // the loss gradient seed is 1, every other gradient starts at 0
 	if err := t.opt.AllocGraph(t.gB); err != nil {
 		t.close()
 		return nil, err
@@ -219,9 +224,19 @@ func (t *trainer) buildStatic() error {
 		targets[p] = true
 	}
 	for _, s := range specs {
+		if t.cfg.Method != "full" {
+			// Frozen: the base's tensor in its own type (F16, BF16, Q8_0, Q4_K...), never an F32 copy. The
+			// backward pass only sends gradients through it to the input (see ggml.Graph.OutProdToMulMat).
+			w, ok := t.base.Tensor(s.Name)
+			if !ok {
+				return fmt.Errorf("train: base model has no tensor %s", s.Name)
+			}
+			t.weights[s.Name] = w
+			continue
+		}
 		w := c.New(ggml.F32, s.Shape...)
 		t.weights[s.Name] = w
-		if t.cfg.Method == "full" && llm.Trainable(s.Name) {
+		if llm.Trainable(s.Name) {
 			newTrainable(s.Name, w, len(s.Shape) > 1)
 		} else {
 			w.SetName(s.Name)
@@ -259,6 +274,9 @@ func (t *trainer) buildStatic() error {
 	}
 	t.buf = buf
 	for _, s := range specs {
+		if t.cfg.Method != "full" {
+			break
+		}
 		v, err := t.base.TensorF32(s.Name)
 		if err != nil {
 			return err
@@ -292,16 +310,25 @@ func (t *trainer) buildStatic() error {
 	return nil
 }
 
-// linear is the forward pass's matrix product: with LoRA, W·x + (alpha/r)·B·(A·x).
+// linear is the forward pass's matrix product: with LoRA, W·x + (alpha/r)·B·(A·x). The batch is folded
+// into one [in, L·B] matrix first, so the weight's gradient is one product over all L·B tokens (ggml's
+// backward of a 3-D product makes one per sequence and sums them).
 func (t *trainer) linear(c *ggml.Context) llm.Linear {
 	scale := float32(t.cfg.Alpha / float64(max(t.cfg.Rank, 1)))
 	return func(layer int, p llm.Proj, w, x ggml.Tensor) ggml.Tensor {
-		y := c.MulMat(w, x)
-		ad, ok := t.lora[llm.ProjTensorName(layer, p)]
-		if !ok {
-			return y
+		shape := x.Shape()
+		x2 := c.Reshape2D(x, x.Ne(0), x.Elements()/x.Ne(0))
+		y := c.MulMat(w, x2)
+		if ad, ok := t.lora[llm.ProjTensorName(layer, p)]; ok {
+			y = c.Add(y, c.Scale(c.MulMat(ad[1].p, c.MulMat(ad[0].p, x2)), scale))
 		}
-		return c.Add(y, c.Scale(c.MulMat(ad[1].p, c.MulMat(ad[0].p, x)), scale))
+		switch len(shape) {
+		case 3:
+			return c.Reshape3D(y, y.Ne(0), shape[1], shape[2])
+		case 4:
+			return c.Reshape4D(y, y.Ne(0), shape[1], shape[2], shape[3])
+		}
+		return y
 	}
 }
 
@@ -309,10 +336,13 @@ func (t *trainer) linear(c *ggml.Context) llm.Linear {
 // (one AdamW step per trainable from the accumulated gradient scaled by gradScale).
 func (t *trainer) buildGraphs() {
 	size := 2048 + 400*t.model.Layers + 16*len(t.params)
-	t.gctx = ggml.NewContext(2*size, size, true)
+	t.gctx = ggml.NewContext(4*size, 2*size, true)
 	c := t.gctx
 	t.gA = c.NewGraph(size, true)
 	w := llm.WeightsFrom(t.model, t.weights)
+	if t.cfg.Method != "full" {
+		f32Products(c, &w)
+	}
 	logits := llm.Forward(c, t.gA, t.model, &w, llm.Batch{Tokens: t.tokens, Pos: t.pos, Mask: t.mask, L: t.L, B: t.B, Linear: t.linear(c)})
 	// Rows that are not learned are multiplied by 0: their gradient vanishes whatever their label.
 	masked := c.Mul(logits, t.rowMask)
@@ -327,10 +357,17 @@ func (t *trainer) buildGraphs() {
 		}
 	}
 	var norm ggml.Tensor
+	outputs := []ggml.Tensor{t.loss}
 	for _, tr := range t.params {
 		tr.grad = t.gA.Grad(tr.p)
-		tr.accNext = c.Add(c.Mul(tr.acc, t.keep), tr.grad)
-		t.gA.Expand(c.Cpy(tr.accNext, tr.acc))
+		if t.cfg.Accum == 1 {
+			tr.accNext = tr.grad // keep is always 0: skip two passes over every parameter
+		} else {
+			tr.accNext = c.Add(c.Mul(tr.acc, t.keep), tr.grad)
+		}
+		store := c.Cpy(tr.accNext, tr.acc)
+		t.gA.Expand(store)
+		outputs = append(outputs, store)
 		sq := c.Sum(c.Sqr(tr.accNext))
 		if norm.Nil() {
 			norm = sq
@@ -341,6 +378,11 @@ func (t *trainer) buildGraphs() {
 	t.gnorm2 = norm
 	t.gnorm2.SetOutput()
 	t.gA.Expand(t.gnorm2)
+	// ggml's backward of every matrix product is OUT_PROD, a scalar loop on the CPU (about 60 % of a step at
+	// 113M parameters); the same products as MUL_MAT of transposed operands run on the blocked kernels.
+	t.gA.OutProdToMulMat(c)
+	t.gRun = c.GraphOf(2*size, append(outputs, t.gnorm2)...)
+	t.lossSeed = t.gA.LossSeed(t.loss)
 
 	osize := 16 + 4*len(t.params)
 	t.octx = ggml.NewContext(2*osize, osize, false)
@@ -352,6 +394,25 @@ func (t *trainer) buildGraphs() {
 			params = t.adamDecay
 		}
 		t.gB.Expand(o.AdamWStep(tr.p, o.Mul(tr.acc, t.gradScale), tr.m, tr.v, params))
+	}
+}
+
+// f32Products makes every matrix product of a LoRA forward pass over a stored F16, BF16 or quantized base run
+// in F32, as over its dequantized copy: each frozen matrix is converted just before its product (a temporary
+// the allocator reuses, never a resident F32 copy). ggml's own products over those types would round the
+// activations to the weight's type (BF16, Q8_K), which moved the loss by up to 2e-3 after 5 steps.
+func f32Products(c *ggml.Context, w *llm.Weights) {
+	cast := func(t ggml.Tensor) ggml.Tensor {
+		if t.Nil() || t.Type() == ggml.F32 {
+			return t
+		}
+		return c.Cast(t, ggml.F32)
+	}
+	w.Output = cast(w.Output)
+	for i := range w.Layers {
+		for p := range w.Layers[i].Proj {
+			w.Layers[i].Proj[p] = cast(w.Layers[i].Proj[p])
+		}
 	}
 }
 
@@ -402,6 +463,12 @@ func (t *trainer) nextBatch() (learned, present int) {
 	return learned, present
 }
 
+// compute runs the forward and backward graph once on the current inputs.
+func (t *trainer) compute() error {
+	t.lossSeed.SetF32([]float32{1})
+	return t.fwd.Compute(t.gRun)
+}
+
 // trainStep runs Accum micro-batches and one optimizer step; it returns the step's mean loss.
 func (t *trainer) trainStep() (float64, int64, error) {
 	var lossSum float64
@@ -415,8 +482,7 @@ func (t *trainer) trainStep() (float64, int64, error) {
 			keep = 0
 		}
 		t.keep.SetF32([]float32{keep})
-		t.gA.Reset()
-		if err := t.fwd.Compute(t.gA); err != nil {
+		if err := t.compute(); err != nil {
 			return 0, tokens, err
 		}
 		// Unlearned rows contribute log V each to ggml's mean; take them out.
@@ -452,24 +518,45 @@ func (t *trainer) trainStep() (float64, int64, error) {
 }
 
 // result builds the trained model: full fine-tunes take the trained weights, LoRA merges W + (alpha/r)·B·A
-// into each adapted weight. Weights return to the base's types.
-func (t *trainer) result() (*llm.Model, error) {
+// into each adapted weight (dequantized, added, quantized again for a quantized base; the names of those
+// are returned) and copies the other tensors unchanged. Weights return to the base's types.
+func (t *trainer) result() (*llm.Model, []string, error) {
 	data := map[string][]byte{}
 	specs := t.base.Specs()
 	scale := float32(t.cfg.Alpha / float64(max(t.cfg.Rank, 1)))
+	var requantized []string
 	for _, s := range specs {
-		w := t.weights[s.Name].F32()
-		if ad, ok := t.lora[s.Name]; ok {
-			mergeLoRA(w, ad[0].p.F32(), ad[1].p.F32(), int(t.weights[s.Name].Ne(0)), int(t.weights[s.Name].Ne(1)), t.cfg.Rank, scale)
+		ad, adapted := t.lora[s.Name]
+		if t.cfg.Method != "full" && !adapted {
+			b, err := t.base.TensorData(s.Name)
+			if err != nil {
+				return nil, nil, err
+			}
+			data[s.Name] = b
+			continue
+		}
+		var w []float32
+		if adapted {
+			var err error
+			if w, err = t.base.TensorF32(s.Name); err != nil {
+				return nil, nil, err
+			}
+			mergeLoRA(w, ad[0].p.F32(), ad[1].p.F32(), int(s.Shape[0]), int(s.Shape[1]), t.cfg.Rank, scale)
+			if ggml.IsQuantized(ggml.Type(s.Type)) {
+				requantized = append(requantized, s.Name)
+			}
+		} else {
+			w = t.weights[s.Name].F32()
 		}
 		b := make([]byte, ggml.RowSize(ggml.Type(s.Type), int64(len(w))))
 		if err := ggml.FromFloat32(ggml.Type(s.Type), w, b, s.Shape[0]); err != nil {
-			return nil, fmt.Errorf("train: tensor %s: %w", s.Name, err)
+			return nil, nil, fmt.Errorf("train: tensor %s: %w", s.Name, err)
 		}
 		data[s.Name] = b
 	}
 	bo := t.base.Backend().Options()
-	return llm.FromHost(t.model, t.base.Tok, t.base.ExtraMetadata(), specs, data, llm.Options{Threads: bo.Threads, Device: bo.Device, CUDALibrary: bo.CUDALibrary, Window: t.base.Window()})
+	m, err := llm.FromHost(t.model, t.base.Tok, t.base.ExtraMetadata(), specs, data, llm.Options{Threads: bo.Threads, Device: bo.Device, CUDALibrary: bo.CUDALibrary, Window: t.base.Window()})
+	return m, requantized, err
 }
 
 // mergeLoRA adds scale·B·A to w. In ggml order w is [in, out] (out rows of in values), A is [in, r] and

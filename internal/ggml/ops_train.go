@@ -1,0 +1,85 @@
+package ggml
+
+/*
+#include <stdlib.h>
+#include "ggml.h"
+
+enum { evo_F32 = 0, evo_OP_MUL_MAT = 29, evo_OP_OUT_PROD = 31, evo_OP_CPY = 34, evo_OP_TRANSPOSE = 39 };
+
+// evo_transposed returns a contiguous F32 tensor holding x with dimensions 0 and 1 swapped. A transpose view of
+// a contiguous F32 tensor is undone for free; frozen F16/BF16 weights are converted while transposing, quantized
+// ones are dequantized first (quantized rows cannot be transposed), so only one F32 temporary exists at a time.
+static struct ggml_tensor *evo_transposed(struct ggml_context *ctx, struct ggml_tensor *x) {
+	// A cast to F32 of a stored weight (see Context.Cast): convert the stored tensor again rather than keep the
+	// forward's F32 copy alive until the backward pass.
+	if (x->op == evo_OP_CPY && x->type == evo_F32 && x->src[0] != NULL && x->src[0]->type != evo_F32 && ggml_is_contiguous(x->src[0])) {
+		x = x->src[0];
+	}
+	if (x->op == evo_OP_TRANSPOSE && x->src[0] != NULL && x->src[0]->type == evo_F32 && ggml_is_contiguous(x->src[0])) {
+		return x->src[0];
+	}
+	if (ggml_is_quantized(x->type)) {
+		x = ggml_cast(ctx, x, evo_F32);
+	}
+	if (x->type != evo_F32) {
+		return ggml_cast(ctx, ggml_transpose(ctx, x), evo_F32);
+	}
+	return ggml_cont(ctx, ggml_transpose(ctx, x));
+}
+
+// evo_out_prod_to_mul_mat turns every OUT_PROD node of g into the same product computed as MUL_MAT of its
+// operands transposed: out_prod(a, b)[i,j] = sum_k a[i,k]·b[j,k] = mul_mat(aᵀ, bᵀ)[i,j], with the same
+// broadcasting over dimensions 2 and 3. The nodes keep their identity (consumers and gradients still point at
+// them); the new transposes are not in g, so the caller rebuilds a graph from its outputs.
+static int evo_out_prod_to_mul_mat(struct ggml_context *ctx, struct ggml_cgraph *g) {
+	int n = ggml_graph_n_nodes(g), count = 0;
+	for (int i = 0; i < n; i++) {
+		struct ggml_tensor *t = ggml_graph_node(g, i);
+		if (t->op != evo_OP_OUT_PROD) {
+			continue;
+		}
+		struct ggml_tensor *a = evo_transposed(ctx, t->src[0]);
+		struct ggml_tensor *b = evo_transposed(ctx, t->src[1]);
+		t->op = evo_OP_MUL_MAT;
+		t->src[0] = a;
+		t->src[1] = b;
+		count++;
+	}
+	return count;
+}
+*/
+import "C"
+
+// OutProdToMulMat rewrites every OUT_PROD node of g (ggml's backward of a matrix product, a scalar AXPY loop
+// on the CPU) into a MUL_MAT of transposed copies of its operands, which runs on ggml's blocked matmul
+// kernels. It returns how many nodes it rewrote. The rewritten nodes need the new transposes before them, which
+// g does not contain: compute a graph rebuilt from the outputs with Context.GraphOf, not g itself. Gradients
+// found with g.Grad stay valid.
+func (g Graph) OutProdToMulMat(c *Context) int {
+	return int(C.evo_out_prod_to_mul_mat(c.c, g.g))
+}
+
+// GraphOf builds a new graph (no gradient bookkeeping) of size nodes holding outputs and everything they
+// depend on, in dependency order.
+func (c *Context) GraphOf(size int, outputs ...Tensor) Graph {
+	g := c.NewGraph(size, false)
+	for _, t := range outputs {
+		g.Expand(t)
+	}
+	return g
+}
+
+// LossSeed is the tensor ggml's backward pass starts from (d loss / d loss): Graph.Reset sets it to 1. A graph
+// made with GraphOf has no Reset; the caller sets the seed to 1 before each compute.
+func (g Graph) LossSeed(loss Tensor) Tensor {
+	return Tensor{C.ggml_graph_get_grad_acc(g.g, loss.t)}
+}
+
+// Op is the node's ggml operation id (ggml.h enum ggml_op of the pinned version).
+func (t Tensor) Op() int { return int(t.t.op) }
+
+// IsQuantized reports whether t is a block-quantized type (Q8_0, Q4_K...), not F32, F16, BF16 or I32.
+func IsQuantized(t Type) bool { return bool(C.ggml_is_quantized(C.int(t))) }
+
+// Cast converts a to type t (dequantizing a quantized a) into a new tensor of the same shape.
+func (c *Context) Cast(a Tensor, t Type) Tensor { return Tensor{C.ggml_cast(c.c, a.t, C.int(t))} }

@@ -49,7 +49,7 @@ func (m *Model) Generate(ctx context.Context, prompt string, o GenerateOptions) 
 			return "", err
 		}
 		next := sample(logits[0], o.Temperature, o.TopP, rng)
-		if next == m.Tok.EOS() {
+		if m.Tok.IsEOG(next) {
 			break
 		}
 		out = append(out, next)

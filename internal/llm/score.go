@@ -50,8 +50,8 @@ func (m *Model) prompt(text string) ([]int32, error) {
 	if err != nil {
 		return nil, err
 	}
-	if bos := m.Tok.BOS(); bos >= 0 {
-		ids = append([]int32{bos}, ids...)
+	if m.Tok.AddBOS() {
+		ids = append([]int32{m.Tok.BOS()}, ids...)
 	}
 	if len(ids) == 0 {
 		return nil, fmt.Errorf("llm: empty context and the tokenizer has no BOS token")

@@ -6,16 +6,23 @@ import (
 	"strings"
 
 	"github.com/evomerge/evomerge/internal/gguf"
-	"github.com/ollama/ollama/tokenizer"
+	"github.com/evomerge/evomerge/internal/tokenizer"
 )
 
-// Tokenizer turns text into token ids and back.
+// Tokenizer turns text into token ids and back. Text is always text: a string that looks like a control
+// token is not turned into one.
 type Tokenizer interface {
 	// Encode tokenizes s without adding BOS/EOS.
 	Encode(s string) ([]int32, error)
 	Decode(ids []int32) (string, error)
 	BOS() int32
 	EOS() int32
+	// AddBOS and AddEOS tell whether a prompt starts with BOS / ends with EOS (tokenizer.ggml.add_bos_token
+	// and add_eos_token, with llama.cpp's defaults).
+	AddBOS() bool
+	AddEOS() bool
+	// IsEOG tells whether id ends generation (EOS, end-of-turn tokens and the like).
+	IsEOG(id int32) bool
 	// metadata is the tokenizer.ggml.* keys that describe it in a GGUF file.
 	metadata() []gguf.KV
 }
@@ -35,8 +42,11 @@ const (
 // ByteTokenizer is the tokenizer of models created from nothing.
 type ByteTokenizer struct{}
 
-func (ByteTokenizer) BOS() int32 { return byteBOS }
-func (ByteTokenizer) EOS() int32 { return byteEOS }
+func (ByteTokenizer) BOS() int32          { return byteBOS }
+func (ByteTokenizer) EOS() int32          { return byteEOS }
+func (ByteTokenizer) AddBOS() bool        { return true }
+func (ByteTokenizer) AddEOS() bool        { return false }
+func (ByteTokenizer) IsEOG(id int32) bool { return id == byteEOS }
 
 func (ByteTokenizer) Encode(s string) ([]int32, error) {
 	ids := make([]int32, len(s))
@@ -95,28 +105,25 @@ func (ByteTokenizer) metadata() []gguf.KV {
 	}
 }
 
-// gpt2Pretokenizer is the GPT-2 split pattern, used for BPE vocabularies.
-const gpt2Pretokenizer = `'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+`
-
-// ollamaTokenizer wraps ollama's SentencePiece and BPE implementations for models made elsewhere.
-type ollamaTokenizer struct {
-	tok      tokenizer.Tokenizer
-	bos, eos int32
-	meta     []gguf.KV
+// ggufTokenizer is the tokenizer of models made elsewhere: llama.cpp's SentencePiece or BPE, read from the
+// file's tokenizer.ggml.* metadata.
+type ggufTokenizer struct {
+	tok  *tokenizer.Tokenizer
+	meta []gguf.KV
 }
 
-func (t *ollamaTokenizer) Encode(s string) ([]int32, error) { return t.tok.Encode(s, false) }
-func (t *ollamaTokenizer) Decode(ids []int32) (string, error) {
-	return t.tok.Decode(ids)
-}
-func (t *ollamaTokenizer) BOS() int32          { return t.bos }
-func (t *ollamaTokenizer) EOS() int32          { return t.eos }
-func (t *ollamaTokenizer) metadata() []gguf.KV { return t.meta }
+func (t *ggufTokenizer) Encode(s string) ([]int32, error)   { return t.tok.Encode(s) }
+func (t *ggufTokenizer) Decode(ids []int32) (string, error) { return t.tok.Decode(ids) }
+func (t *ggufTokenizer) BOS() int32                         { return t.tok.BOS() }
+func (t *ggufTokenizer) EOS() int32                         { return t.tok.EOS() }
+func (t *ggufTokenizer) AddBOS() bool                       { return t.tok.AddBOS() }
+func (t *ggufTokenizer) AddEOS() bool                       { return t.tok.AddEOS() }
+func (t *ggufTokenizer) IsEOG(id int32) bool                { return t.tok.IsEOG(id) }
+func (t *ggufTokenizer) metadata() []gguf.KV                { return t.meta }
 
 // tokenizerFromGGUF builds the tokenizer a GGUF file describes.
 func tokenizerFromGGUF(f *gguf.File, vocab int) (Tokenizer, error) {
-	model, ok := f.String("tokenizer.ggml.model")
-	if !ok {
+	if _, ok := f.String("tokenizer.ggml.model"); !ok {
 		return nil, errors.New("llm: the model has no tokenizer (tokenizer.ggml.model is missing)")
 	}
 	v, _ := f.Lookup("tokenizer.ggml.tokens")
@@ -127,8 +134,12 @@ func tokenizerFromGGUF(f *gguf.File, vocab int) (Tokenizer, error) {
 	if len(tokens) != vocab {
 		return nil, fmt.Errorf("llm: tokenizer has %d tokens but token_embd.weight has %d rows", len(tokens), vocab)
 	}
-	if model == "llama" && isByteVocab(tokens) {
+	if model, _ := f.String("tokenizer.ggml.model"); model == "llama" && isByteVocab(tokens) {
 		return ByteTokenizer{}, nil
+	}
+	tok, err := tokenizer.New(f.Lookup)
+	if err != nil {
+		return nil, err
 	}
 	var meta []gguf.KV
 	for _, kv := range f.KVs {
@@ -136,46 +147,7 @@ func tokenizerFromGGUF(f *gguf.File, vocab int) (Tokenizer, error) {
 			meta = append(meta, kv)
 		}
 	}
-	voc := &tokenizer.Vocabulary{Values: tokens}
-	if v, ok := f.Lookup("tokenizer.ggml.scores"); ok {
-		voc.Scores, _ = v.([]float32)
-	}
-	if v, ok := f.Lookup("tokenizer.ggml.token_type"); ok {
-		voc.Types, _ = v.([]int32)
-	}
-	if v, ok := f.Lookup("tokenizer.ggml.merges"); ok {
-		voc.Merges, _ = v.([]string)
-	}
-	if len(voc.Types) != 0 && len(voc.Types) != len(tokens) || len(voc.Scores) != 0 && len(voc.Scores) != len(tokens) {
-		return nil, errors.New("llm: tokenizer.ggml.scores or token_type does not match the token list")
-	}
-	if len(voc.Types) == 0 {
-		voc.Types = make([]int32, len(tokens))
-		for i := range voc.Types {
-			voc.Types[i] = 1
-		}
-	}
-	t := &ollamaTokenizer{bos: -1, eos: -1, meta: meta}
-	if id, ok := f.Uint("tokenizer.ggml.bos_token_id"); ok && id < uint64(len(tokens)) {
-		t.bos = int32(id)
-		voc.BOS = []int32{t.bos}
-	}
-	if id, ok := f.Uint("tokenizer.ggml.eos_token_id"); ok && id < uint64(len(tokens)) {
-		t.eos = int32(id)
-		voc.EOS = []int32{t.eos}
-	}
-	switch model {
-	case "llama":
-		t.tok = tokenizer.NewSentencePiece(voc)
-	case "gpt2":
-		if len(voc.Merges) == 0 {
-			return nil, errors.New("llm: gpt2 tokenizer without tokenizer.ggml.merges")
-		}
-		t.tok = tokenizer.NewBytePairEncoding(voc, gpt2Pretokenizer)
-	default:
-		return nil, fmt.Errorf("llm: tokenizer model %q is not supported (want llama or gpt2)", model)
-	}
-	return t, nil
+	return &ggufTokenizer{tok: tok, meta: meta}, nil
 }
 
 func isByteVocab(tokens []string) bool {

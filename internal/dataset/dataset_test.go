@@ -10,6 +10,7 @@ import (
 
 	"github.com/parquet-go/parquet-go"
 
+	"github.com/evomerge/evomerge/internal/gguf"
 	"github.com/evomerge/evomerge/internal/train"
 )
 
@@ -249,5 +250,40 @@ func TestSampleSeededMixture(t *testing.T) {
 	}
 	if _, err := Sample(1, []Weighted{{"e", nil, 1}}, 3); err == nil {
 		t.Fatal("empty weighted dataset accepted")
+	}
+}
+
+func TestTemplateFromGGUF(t *testing.T) {
+	src, _ := os.ReadFile(filepath.Join("testdata", "templates", "Qwen-Qwen2-7B-Instruct.jinja"))
+	mk := func(kvs []gguf.KV) *gguf.File {
+		var b bytes.Buffer
+		w, err := gguf.NewWriter(&b, kvs, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		f, err := gguf.Read(bytes.NewReader(b.Bytes()), int64(b.Len()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	tokens := gguf.KV{Key: "tokenizer.ggml.tokens", Value: []string{"<s>", "<|im_end|>", "a"}}
+	f := mk([]gguf.KV{tokens, {Key: "tokenizer.ggml.eos_token_id", Value: uint32(1)}, {Key: "tokenizer.chat_template", Value: string(src)}})
+	c, err := TemplateFromGGUF(f, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.EOS != "<|im_end|>" || c.BOS != "" {
+		t.Fatalf("bos %q eos %q", c.BOS, c.EOS)
+	}
+	bare := mk([]gguf.KV{tokens})
+	if _, err := TemplateFromGGUF(bare, ""); err != ErrNoChatTemplate {
+		t.Fatalf("no template: %v", err)
+	}
+	if c, err := TemplateFromGGUF(bare, string(src)); err != nil || c == nil {
+		t.Fatalf("override: %v", err)
 	}
 }

@@ -50,7 +50,11 @@ FUZZ_TARGETS := \
 	./starter:FuzzParseRunConfigYAML \
 	./internal/eval/bench:FuzzLoadNative \
 	./internal/eval/bench:FuzzLoadGeneric \
-	./internal/train:FuzzLoadCheckpoint
+	./internal/train:FuzzLoadCheckpoint \
+	./internal/eval/bench:FuzzRead \
+	./internal/tokenizer:FuzzNew \
+	./internal/tokenizer:FuzzEncodeDecode \
+	./internal/dataset:FuzzLoad
 FUZZTIME ?= 1m
 
 fuzz:

@@ -15,11 +15,21 @@ import (
 )
 
 // Example is one training example: a prompt and the completion the model should learn (loss on the
-// completion only), or a plain text (loss on every token).
+// completion only), a plain text (loss on every token), or segments (a chat rendered with its template:
+// loss on the learned segments only).
 type Example struct {
 	Prompt     string `json:"prompt,omitempty"`
 	Completion string `json:"completion,omitempty"`
 	Text       string `json:"text,omitempty"`
+	// Segments, when set, is the whole example as consecutive pieces, each learned or only read. It is
+	// tokenized piece by piece and no BOS or EOS is added: a chat template writes its own.
+	Segments []Segment `json:"segments,omitempty"`
+}
+
+// Segment is a piece of an example and whether its tokens are learned.
+type Segment struct {
+	Text  string `json:"text"`
+	Learn bool   `json:"learn,omitempty"`
 }
 
 // maxLine bounds one JSONL line.
@@ -89,6 +99,14 @@ type sequence struct {
 func tokenize(tok llm.Tokenizer, examples []Example, window int) ([]sequence, error) {
 	var out []sequence
 	for i, e := range examples {
+		if len(e.Segments) > 0 {
+			s, err := tokenizeSegments(tok, e.Segments, window)
+			if err != nil {
+				return nil, fmt.Errorf("example %d: %w", i+1, err)
+			}
+			out = append(out, s)
+			continue
+		}
 		var ids []int32
 		if bos := tok.BOS(); bos >= 0 {
 			ids = append(ids, bos)
@@ -141,4 +159,36 @@ func tokenize(tok llm.Tokenizer, examples []Example, window int) ([]sequence, er
 		return nil, errors.New("train: the dataset is empty")
 	}
 	return out, nil
+}
+
+// tokenizeSegments tokenizes each segment and learns the tokens of the learned ones. Like a
+// prompt+completion example, it must fit the window whole.
+func tokenizeSegments(tok llm.Tokenizer, segs []Segment, window int) (sequence, error) {
+	var ids []int32
+	var learned []bool // per token of ids
+	for _, sg := range segs {
+		t, err := tok.Encode(sg.Text)
+		if err != nil {
+			return sequence{}, err
+		}
+		ids = append(ids, t...)
+		for range t {
+			learned = append(learned, sg.Learn)
+		}
+	}
+	if len(ids) < 2 {
+		return sequence{}, errors.New("fewer than 2 tokens")
+	}
+	if len(ids)-1 > window {
+		return sequence{}, fmt.Errorf("%d tokens, more than the context of %d: examples are not truncated, shorten it", len(ids)-1, window)
+	}
+	s := sequence{input: ids[:len(ids)-1], target: ids[1:], learn: learned[1:]}
+	some := false
+	for _, l := range s.learn {
+		some = some || l
+	}
+	if !some {
+		return sequence{}, errors.New("no learned token")
+	}
+	return s, nil
 }

@@ -50,7 +50,7 @@ func FuzzLoadNative(f *testing.F) {
 			t.Fatal(err)
 		}
 		var items []task.Item
-		fuzzcheck.Check(t, "bench "+format.Name, len(b), loadBound, func() { items, err = format.Load(bytes.NewReader(b), "fuzz.jsonl") })
+		fuzzcheck.Check(t, "bench "+format.Name, len(b), loadBound, func() { items, err = format.Read(bytes.NewReader(b), int64(len(b)), "fuzz.jsonl") })
 		if err != nil {
 			if !strings.Contains(err.Error(), "fuzz.jsonl") {
 				t.Fatalf("error does not name the file: %v", err)

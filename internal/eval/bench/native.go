@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/evomerge/evomerge/internal/eval/task"
+	"github.com/evomerge/evomerge/internal/tabular"
 )
 
 // Format is one benchmark's JSONL schema and prompt formatting.
@@ -23,15 +24,24 @@ type Format struct {
 	// scores made with an older formatting are not reused.
 	Version string
 	parse   func(line []byte, id string) (task.Item, error)
+	// columns a Parquet file must have (tabular.Options.Columns): the
+	// Hugging Face Hub layout of the benchmark.
+	columns []string
 }
 
 var formats = map[string]Format{
-	"arc":            {"arc", task.MultipleChoice, "arc-1", parseARC},
-	"hellaswag":      {"hellaswag", task.MultipleChoice, "hellaswag-1", parseHellaSwag},
-	"mmlu":           {"mmlu", task.MultipleChoice, "mmlu-1", parseMMLU},
-	"truthfulqa_mc2": {"truthfulqa_mc2", task.MC2, "truthfulqa_mc2-1", parseTruthfulQAMC2},
-	"winogrande":     {"winogrande", task.Partial, "winogrande-1", parseWinogrande},
-	"gsm8k":          {"gsm8k", task.Generate, "gsm8k-1", parseGSM8K},
+	"arc": {"arc", task.MultipleChoice, "arc-1", parseARC,
+		[]string{"question", "choices.text", "choices.label", "answerKey"}},
+	"hellaswag": {"hellaswag", task.MultipleChoice, "hellaswag-1", parseHellaSwag,
+		[]string{"ctx_a|ctx", "endings", "label"}},
+	"mmlu": {"mmlu", task.MultipleChoice, "mmlu-1", parseMMLU,
+		[]string{"question", "choices", "answer"}},
+	"truthfulqa_mc2": {"truthfulqa_mc2", task.MC2, "truthfulqa_mc2-1", parseTruthfulQAMC2,
+		[]string{"question", "mc2_targets.choices", "mc2_targets.labels"}},
+	"winogrande": {"winogrande", task.Partial, "winogrande-1", parseWinogrande,
+		[]string{"sentence", "option1", "option2", "answer"}},
+	"gsm8k": {"gsm8k", task.Generate, "gsm8k-1", parseGSM8K,
+		[]string{"question", "answer"}},
 }
 
 // Formats lists the native benchmark schemas by name.
@@ -53,27 +63,37 @@ func Lookup(name string) (Format, error) {
 	return f, nil
 }
 
-// LoadFile reads a JSONL file in this format. Every item is validated; the
-// first bad line stops the load with its file and line number.
+// LoadFile reads a benchmark file in this format: JSONL, gzipped JSONL or
+// Parquet with the Hugging Face Hub's columns (found from the file's bytes).
+// Every item is validated; the first bad line or row stops the load with
+// its file and line or row number, and a Parquet file without the columns
+// the format needs is refused before any row is read.
 func (f Format) LoadFile(path string) ([]task.Item, error) {
 	fh, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", f.Name, err)
 	}
 	defer fh.Close()
-	return f.Load(fh, path)
+	st, err := fh.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", f.Name, err)
+	}
+	return f.Read(fh, st.Size(), path)
 }
 
-// Load reads JSONL from r; name is used in errors and item IDs.
-func (f Format) Load(r io.Reader, name string) ([]task.Item, error) {
+// Read is LoadFile over a random-access reader of size bytes; name is used
+// in errors and item IDs.
+func (f Format) Read(r io.ReaderAt, size int64, name string) ([]task.Item, error) {
 	var items []task.Item
-	err := readLines(r, name, func(line []byte, n int) error {
-		id := fmt.Sprintf("%s:%d", name, n)
-		it, err := f.parse(line, id)
+	err := tabular.Each(r, size, name, tabular.Options{Columns: f.columns}, func(rec tabular.Record) error {
+		if len(items) >= MaxItems {
+			return fmt.Errorf("more than %d items", MaxItems)
+		}
+		it, err := f.parse(rec.JSON, rec.Loc)
 		if err != nil {
 			return err
 		}
-		it.ID = id
+		it.ID = rec.Loc
 		if err := it.Check(f.Kind); err != nil {
 			return err
 		}

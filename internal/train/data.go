@@ -108,7 +108,8 @@ func tokenize(tok llm.Tokenizer, examples []Example, window int) ([]sequence, er
 			continue
 		}
 		var ids []int32
-		if bos := tok.BOS(); bos >= 0 {
+		if bos := tok.BOS(); bos >= 0 && tok.AddBOS() {
+			// As a prompt is scored: a vocabulary that adds no BOS (Qwen) trains without one.
 			ids = append(ids, bos)
 		}
 		if e.Text != "" {

@@ -195,6 +195,10 @@ func heartbeat(ctx context.Context, details ...any) {
 	}
 }
 
+// heartbeatEvery is how often a running activity repeats its latest progress while it waits on something
+// else (the store, a long evaluation): well inside any heartbeat timeout; the SDK throttles what it sends.
+const heartbeatEvery = 2 * time.Second
+
 // keepHeartbeating heartbeats details() every interval until the returned stop is called (the SDK's
 // heartbeat is safe to call from another goroutine).
 func keepHeartbeating(ctx context.Context, interval time.Duration, details func() any) (stop func()) {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math"
 	"sync"
-	"time"
 
 	"go.temporal.io/sdk/temporal"
 
@@ -51,7 +50,7 @@ func (a *Activities) Evaluate(ctx context.Context, in workflows.EvaluateInput) (
 	// (no heartbeats at all) makes the server retry it elsewhere.
 	var mu sync.Mutex
 	progress := EvaluateProgress{Total: len(suite.Tasks)}
-	stop := keepHeartbeating(ctx, 10*time.Second, func() any { mu.Lock(); defer mu.Unlock(); return progress })
+	stop := keepHeartbeating(ctx, heartbeatEvery, func() any { mu.Lock(); defer mu.Unlock(); return progress })
 	rep, err := eval.Evaluate(ctx, engine.FromModel(m), suite, eval.Options{
 		Cache:       storeCache{a.cfg.Store},
 		ModelSHA256: in.Model,

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -44,7 +45,19 @@ func (a *Activities) FineTune(ctx context.Context, in workflows.FineTuneInput) (
 		// Undecodable details only cost a restart from the store pointer.
 		_ = activity.GetHeartbeatDetails(ctx, &resume)
 	}
-	return a.fineTune(ctx, in, resume, func(b fineTuneBeat) { heartbeat(ctx, b) })
+	// Between steps (fetching the base, a store write retrying through an outage) the last beat is
+	// repeated, so a slow store does not look like a dead worker; it starts as the resume point, so a
+	// repeated beat never loses the checkpoint a previous attempt recorded.
+	var mu sync.Mutex
+	last := resume
+	stop := keepHeartbeating(ctx, heartbeatEvery, func() any { mu.Lock(); defer mu.Unlock(); return last })
+	defer stop()
+	return a.fineTune(ctx, in, resume, func(b fineTuneBeat) {
+		mu.Lock()
+		last = b
+		mu.Unlock()
+		heartbeat(ctx, b)
+	})
 }
 
 func (a *Activities) fineTune(ctx context.Context, in workflows.FineTuneInput, resume fineTuneBeat, beat func(fineTuneBeat)) (workflows.FineTuneOutput, error) {

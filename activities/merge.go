@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"sync"
 
 	"github.com/evomerge/evomerge/internal/merge"
 	"github.com/evomerge/evomerge/internal/store"
@@ -44,6 +45,12 @@ func (a *Activities) Merge(ctx context.Context, in workflows.MergeInput) (workfl
 		return out, nil
 	}
 
+	// Heartbeat the latest progress while fetching parents and storing the child too: a store that
+	// retries through an outage must not look like a dead worker.
+	var mu sync.Mutex
+	var progress MergeProgress
+	stop := keepHeartbeating(ctx, heartbeatEvery, func() any { mu.Lock(); defer mu.Unlock(); return progress })
+	defer stop()
 	paths := make([]string, len(in.Inputs))
 	for i, ref := range in.Inputs {
 		l, err := a.fetchModel(ctx, fmt.Sprintf("inputs[%d]", i), ref)
@@ -61,7 +68,10 @@ func (a *Activities) Merge(ctx context.Context, in workflows.MergeInput) (workfl
 	dst := filepath.Join(dir, "child.gguf")
 	a.info(ctx, "merge", "label", in.Label, "method", spec.Method, "inputs", len(in.Inputs))
 	res, err := merge.Merge(ctx, paths, dst, spec, a.cfg.mergeOptions(func(done, total int) {
-		heartbeat(ctx, MergeProgress{Tensors: done, Total: total})
+		mu.Lock()
+		progress = MergeProgress{Tensors: done, Total: total}
+		mu.Unlock()
+		heartbeat(ctx, progress)
 	}))
 	if err != nil {
 		if ctx.Err() != nil {

@@ -271,25 +271,9 @@ func regexSplitter(expr string) (splitter, error) {
 // splitGPT2 is GPT-2's expression reGPT2 written out, as llama.cpp's unicode_regex_split_custom_gpt2 does.
 func splitGPT2(c []rune, lens []int) []int {
 	n := len(c)
-	flags := func(i int) uint8 { // 0xff: outside the piece
-		if i < n {
-			return flagsOf(c[i])
-		}
-		return 0xff
-	}
-	letter := func(f uint8) bool { return f != 0xff && isLetter(f) }
-	number := func(f uint8) bool { return f != 0xff && isNumber(f) }
-	other := func(f uint8) bool { return f != 0xff && !isSpace(f) && !isLetter(f) && !isNumber(f) }
-	space := func(f uint8) bool { return f != 0xff && isSpace(f) }
-	prev := 0
-	add := func(end int) int {
-		l := end - prev
-		if l > 0 {
-			lens = append(lens, l)
-		}
-		prev = end
-		return l
-	}
+	sp := &pieceSplitter{c: c, lens: lens}
+	flags, add := sp.flags, sp.add
+	letter, number, other, space := pieceLetter, pieceNumber, pieceOther, pieceSpace
 	for pos := 0; pos < n; {
 		r := c[pos]
 		if r == '\'' && pos+1 < n {
@@ -344,32 +328,16 @@ func splitGPT2(c []rune, lens []int) []int {
 		pos++
 		add(pos)
 	}
-	return lens
+	return sp.lens
 }
 
 // splitLlama3 is the Llama 3 expression reLlama3 written out, as llama.cpp's
 // unicode_regex_split_custom_llama3 does.
 func splitLlama3(c []rune, lens []int) []int {
 	n := len(c)
-	flags := func(i int) uint8 {
-		if i < n {
-			return flagsOf(c[i])
-		}
-		return 0xff
-	}
-	letter := func(f uint8) bool { return f != 0xff && isLetter(f) }
-	number := func(f uint8) bool { return f != 0xff && isNumber(f) }
-	other := func(f uint8) bool { return f != 0xff && !isSpace(f) && !isLetter(f) && !isNumber(f) }
-	space := func(f uint8) bool { return f != 0xff && isSpace(f) }
-	prev := 0
-	add := func(end int) int {
-		l := end - prev
-		if l > 0 {
-			lens = append(lens, l)
-		}
-		prev = end
-		return l
-	}
+	sp := &pieceSplitter{c: c, lens: lens}
+	flags, add := sp.flags, sp.add
+	letter, number, other, space := pieceLetter, pieceNumber, pieceOther, pieceSpace
 	lower := func(i int) rune {
 		r := c[i]
 		if r >= 'A' && r <= 'Z' {
@@ -462,5 +430,38 @@ func splitLlama3(c []rune, lens []int) []int {
 		pos++
 		add(pos)
 	}
-	return lens
+	return sp.lens
+}
+
+// pieceSplitter is the state the hand-written splitters share: the code points of one piece of text and the
+// lengths of the pieces cut so far.
+type pieceSplitter struct {
+	c    []rune
+	lens []int
+	prev int // where the next piece starts
+}
+
+// flags are the Unicode class flags of code point i, or 0xff past the end of the text.
+func (s *pieceSplitter) flags(i int) uint8 {
+	if i < len(s.c) {
+		return flagsOf(s.c[i])
+	}
+	return 0xff
+}
+
+// add cuts a piece ending at end (nothing if it would be empty) and returns its length.
+func (s *pieceSplitter) add(end int) int {
+	l := end - s.prev
+	if l > 0 {
+		s.lens = append(s.lens, l)
+	}
+	s.prev = end
+	return l
+}
+
+func pieceLetter(f uint8) bool { return f != 0xff && isLetter(f) }
+func pieceNumber(f uint8) bool { return f != 0xff && isNumber(f) }
+func pieceSpace(f uint8) bool  { return f != 0xff && isSpace(f) }
+func pieceOther(f uint8) bool {
+	return f != 0xff && !isSpace(f) && !isLetter(f) && !isNumber(f)
 }

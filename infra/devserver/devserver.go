@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -417,8 +418,30 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// FreePort returns a loopback port nothing listens on right now (for tests).
-func FreePort() (int, error) { return freePort() }
+// FreePort returns a loopback port for a test's server: nothing listens on it, nor on the service ports
+// derived from it (servicePorts). It lies below Linux's ephemeral range (32768 and up), so the kernel never
+// hands it, or a derived port, to another process's outgoing connection or ":0" listener between this check
+// and a restart of the server on it (that race made a restarted test server exit: "bind: address already in
+// use" on a membership port).
+func FreePort() (int, error) {
+	lo, hi := 10000, 32768-100-len(serviceNames)
+	start := lo + rand.IntN(hi-lo)
+	for i := 0; i < hi-lo; i += 7 {
+		port := lo + (start-lo+i)%(hi-lo)
+		free := true
+		for j := range serviceNames {
+			for _, p := range []int{port + j, port + 100 + j} {
+				if portFree("127.0.0.1", p) != nil {
+					free = false
+				}
+			}
+		}
+		if free {
+			return port, nil
+		}
+	}
+	return 0, errors.New("devserver: no free port below the ephemeral range")
+}
 
 // serviceNames are the server's services in the order their ports are derived from the frontend port.
 var serviceNames = []string{"frontend", "history", "matching", "worker"}

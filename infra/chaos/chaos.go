@@ -21,6 +21,7 @@ import (
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/evomerge/evomerge/infra/devserver/ports"
 	"github.com/evomerge/evomerge/internal/store"
 	"github.com/evomerge/evomerge/workflows"
 )
@@ -78,6 +79,9 @@ type Interrupted struct {
 	ResumedFrom int  `json:"resumed_from,omitempty"`
 	Redone      int  `json:"redone,omitempty"`
 	Resumed     bool `json:"resumed"`
+	// Finished: the killed attempt had already stored its result (the next
+	// attempt returned it from the memo), so nothing was redone.
+	Finished bool `json:"finished,omitempty"`
 	// Evaluate: tasks finished at the kill (their scores are cached).
 	TasksDone  int `json:"tasks_done,omitempty"`
 	TasksTotal int `json:"tasks_total,omitempty"`
@@ -108,6 +112,37 @@ type Report struct {
 	Store          store.Report  `json:"store"`
 	Elapsed        time.Duration `json:"elapsed"`
 	CheckpointStep int           `json:"checkpoint_every"`
+	// Activities: activities completed over the whole continue-as-new chain,
+	// and Retries: attempts beyond the first that they took, by activity type
+	// (read from the histories: a kill, a store outage or a full disk each
+	// cost a retried attempt).
+	Activities        int            `json:"activities"`
+	RetriedActivities int            `json:"retried_activities"`
+	Retries           map[string]int `json:"retries"`
+}
+
+// LostActivityTime is the running time of every attempt a kill ended.
+func (r *Report) LostActivityTime() time.Duration {
+	var d time.Duration
+	for _, k := range r.Kills {
+		for _, a := range k.Running {
+			d += a.Elapsed
+		}
+	}
+	return d
+}
+
+// RedoneSteps is the fine-tune steps lost and redone over all kills.
+func (r *Report) RedoneSteps() (steps, fineTunes int) {
+	for _, k := range r.Kills {
+		for _, a := range k.Running {
+			if a.Type == workflows.ActivityFineTune {
+				steps += a.Redone
+				fineTunes++
+			}
+		}
+	}
+	return steps, fineTunes
 }
 
 // KilledDuring counts kills that interrupted a running activity of a phase.
@@ -135,6 +170,11 @@ func phaseOf(activityType string) string {
 	}
 	return strings.ToLower(activityType)
 }
+
+// WorkerNames are the harness's worker processes: two poll the cpu queue
+// (merges, publishing, workflow tasks) and two the gpu queue (fine-tunes,
+// evaluations) with --device cpu.
+var WorkerNames = []string{"cpu-1", "cpu-2", "gpu-1", "gpu-2"}
 
 // worker is one worker process polling some queues.
 type worker struct {
@@ -192,7 +232,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
 		return nil, err
 	}
-	port, err := freePort()
+	port, err := ports.FreePort()
 	if err != nil {
 		return nil, err
 	}
@@ -210,10 +250,16 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	h.st = st
 
-	h.workers["cpu"] = &worker{name: "cpu", queues: cfg.TaskQueues.CPU + "=2", workflows: true}
-	h.workers["gpu"] = &worker{name: "gpu", queues: cfg.TaskQueues.GPU + "=1", workflows: false}
-	for _, name := range []string{"cpu", "gpu"} {
-		if err := h.startWorker(h.workers[name]); err != nil {
+	// Two processes per queue, so a kill leaves the other one working. The
+	// "gpu" workers poll the gpu queue but compute with --device cpu: this
+	// harness runs where there is no GPU.
+	for _, name := range WorkerNames {
+		w := &worker{name: name, queues: cfg.TaskQueues.GPU + "=1"}
+		if strings.HasPrefix(name, "cpu") {
+			w.queues, w.workflows = cfg.TaskQueues.CPU+"=1", true
+		}
+		h.workers[name] = w
+		if err := h.startWorker(w); err != nil {
 			return nil, err
 		}
 	}
@@ -268,6 +314,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if err := h.fillResumes(ctx, rep); err != nil {
 		return rep, err
 	}
+	if err := h.countAttempts(ctx, runID, rep); err != nil {
+		return rep, err
+	}
 	vr, err := st.Verify(ctx)
 	if err != nil {
 		return rep, fmt.Errorf("chaos: verify store: %w", err)
@@ -283,7 +332,7 @@ func (h *harness) startWorker(w *worker) error {
 		"--address", h.srv.addr(), "--queues", w.queues, "--workflows=" + strconv.FormatBool(w.workflows),
 		"--store", h.o.StoreURL, "--cache-dir", filepath.Join(dir, "cache"),
 		"--work-dir", filepath.Join(dir, "work"), "--threads", strconv.Itoa(h.o.Threads),
-		"--log-format", "json", "--log-level", "info",
+		"--log-format", "json", "--log-level", "info", "--device", "cpu",
 	}
 	if err := os.MkdirAll(filepath.Join(dir, "work"), 0o755); err != nil {
 		return err
@@ -419,6 +468,7 @@ type candidate struct {
 	Interrupted
 	phase   string
 	started time.Time
+	pid     int // process that runs the attempt (from the worker identity "pid@host@queue")
 }
 
 // running lists the started activities of the current run.
@@ -431,7 +481,8 @@ func (h *harness) running(ctx context.Context, d *workflowservice.DescribeWorkfl
 		}
 		c := candidate{Interrupted: Interrupted{
 			Type: a.GetActivityType().GetName(), RunID: runID, ActivityID: a.GetActivityId(), Attempt: a.GetAttempt(),
-		}, phase: phaseOf(a.GetActivityType().GetName()), started: a.GetLastStartedTime().AsTime()}
+		}, phase: phaseOf(a.GetActivityType().GetName()), started: a.GetLastStartedTime().AsTime(),
+			pid: identityPID(a.GetLastWorkerIdentity())}
 		// Heartbeat details outlive an attempt: only a heartbeat since this
 		// attempt started says where this attempt is.
 		fresh := a.GetLastHeartbeatTime().AsTime().After(a.GetLastStartedTime().AsTime())
@@ -526,7 +577,7 @@ func (h *harness) chaos(ctx context.Context, rep *Report) error {
 				case PhaseEvaluate:
 					ok = c.TasksDone >= evalAfter
 				}
-				if wanted && ok {
+				if wanted && ok && h.workerOf(c.pid) != nil {
 					pick = c
 					break
 				}
@@ -535,8 +586,12 @@ func (h *harness) chaos(ctx context.Context, rep *Report) error {
 				time.Sleep(20 * time.Millisecond)
 				continue
 			}
-			if err := h.kill(ctx, rep, n, pick.phase, cands); err != nil {
+			killed, err := h.kill(ctx, rep, n, pick, cands)
+			if err != nil {
 				return err
+			}
+			if !killed {
+				continue
 			}
 			hit[pick.phase] = true
 			h.aimed[pick.RunID+"/"+pick.ActivityID]++
@@ -553,20 +608,48 @@ func (h *harness) chaos(ctx context.Context, rep *Report) error {
 	return nil
 }
 
-// kill SIGKILLs the worker that runs phase's queue, records what it was
-// running, optionally fails those attempts at once, and restarts it.
-func (h *harness) kill(ctx context.Context, rep *Report, n int, phase string, cands []candidate) error {
-	name := "gpu"
-	if phase == PhaseMerge {
-		name = "cpu"
-	}
+// workerOf is the harness worker whose current process is pid (nil: none).
+func (h *harness) workerOf(pid int) *worker {
 	h.mu.Lock()
-	w := h.workers[name]
+	defer h.mu.Unlock()
+	for _, w := range h.workers {
+		if pid != 0 && w.p != nil && w.p.cmd.Process.Pid == pid {
+			if done, _ := w.p.exited(); !done {
+				return w
+			}
+		}
+	}
+	return nil
+}
+
+func identityPID(id string) int {
+	head, _, _ := strings.Cut(id, "@")
+	pid, _ := strconv.Atoi(head)
+	return pid
+}
+
+// kill SIGKILLs the worker process that runs pick, records every attempt
+// that process was running, optionally fails those attempts at once, and
+// restarts it.
+func (h *harness) kill(ctx context.Context, rep *Report, n int, pick *candidate, cands []candidate) (bool, error) {
+	phase := pick.phase
+	h.mu.Lock()
+	var w *worker
+	for _, x := range h.workers {
+		if x.p.cmd.Process.Pid == pick.pid {
+			w = x
+		}
+	}
+	if w == nil {
+		h.mu.Unlock()
+		return false, nil // it ended meanwhile; the supervisor restarts it
+	}
+	name := w.name
 	w.held = true
 	err := w.p.kill()
 	h.mu.Unlock()
 	if err != nil {
-		return err
+		return false, err
 	}
 	now := time.Now()
 	k := Kill{N: n, Phase: phase, Worker: name, At: now.Sub(h.begin)}
@@ -578,8 +661,7 @@ func (h *harness) kill(ctx context.Context, rep *Report, n int, phase string, ca
 		}
 	}
 	for _, c := range cands {
-		isGPU := c.Type != workflows.ActivityMerge && c.Type != workflows.ActivityPublish
-		if (name == "gpu") != isGPU {
+		if c.pid != pick.pid {
 			continue
 		}
 		if att, ok := pending[c.ActivityID]; !ok || att != c.Attempt {
@@ -608,7 +690,7 @@ func (h *harness) kill(ctx context.Context, rep *Report, n int, phase string, ca
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	w.held = false
-	return h.startWorker(w)
+	return true, h.startWorker(w)
 }
 
 // supervise restarts a worker that ended on its own, as systemd or
@@ -633,7 +715,7 @@ func (h *harness) supervise(ctx context.Context, rep *Report) {
 				}
 			}
 		}
-		for _, name := range []string{"cpu", "gpu"} {
+		for _, name := range WorkerNames {
 			w := h.workers[name]
 			if w.held {
 				continue
@@ -730,9 +812,47 @@ func (h *harness) fillResumes(ctx context.Context, rep *Report) error {
 			}
 			f, ok := finals[a.RunID+"/"+a.ActivityID]
 			if ok && f.attempt == a.Attempt+1 {
-				a.ResumedFrom, a.Resumed = f.out.ResumedFrom, true
+				if f.out.Cached {
+					a.Finished, a.Redone = true, 0
+				} else {
+					a.ResumedFrom, a.Resumed = f.out.ResumedFrom, true
+				}
 			}
 		}
+	}
+	return nil
+}
+
+// countAttempts walks the continue-as-new chain back from the last run and
+// counts every completed activity and the attempts it took.
+func (h *harness) countAttempts(ctx context.Context, runID string, rep *Report) error {
+	rep.Retries = map[string]int{}
+	for runID != "" {
+		prev := ""
+		types := map[int64]string{}
+		it := h.c.GetWorkflowHistory(ctx, h.wid, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+		for it.HasNext() {
+			ev, err := it.Next()
+			if err != nil {
+				return fmt.Errorf("chaos: history of %s/%s: %w", h.wid, runID, err)
+			}
+			if at := ev.GetWorkflowExecutionStartedEventAttributes(); at != nil {
+				prev = at.GetContinuedExecutionRunId()
+			}
+			if at := ev.GetActivityTaskScheduledEventAttributes(); at != nil {
+				types[ev.GetEventId()] = at.GetActivityType().GetName()
+			}
+			// The started event is written when the attempt ends, with the
+			// number of the attempt that completed.
+			if at := ev.GetActivityTaskStartedEventAttributes(); at != nil {
+				rep.Activities++
+				if at.GetAttempt() > 1 {
+					rep.RetriedActivities++
+					rep.Retries[types[at.GetScheduledEventId()]] += int(at.GetAttempt()) - 1
+				}
+			}
+		}
+		runID = prev
 	}
 	return nil
 }
@@ -755,12 +875,29 @@ func (r *Report) Print(w io.Writer) {
 	for _, e := range r.WorkerExits {
 		fmt.Fprintf(w, "  exited on its own and was restarted: %s\n", e)
 	}
+	steps, fts := r.RedoneSteps()
+	retried := 0
+	var by []string
+	for _, t := range []string{workflows.ActivityMerge, workflows.ActivityFineTune, workflows.ActivityEvaluate, workflows.ActivityPublish} {
+		if n := r.Retries[t]; n > 0 {
+			by = append(by, fmt.Sprintf("%s %d", t, n))
+		}
+	}
+	for _, n := range r.Retries {
+		retried += n
+	}
+	fmt.Fprintf(w, "work lost: %.0fs of activity time in killed attempts (%.1fs per kill); %d fine-tune steps redone over %d interrupted fine-tunes; %d of %d activities retried %d attempts (%s)\n",
+		r.LostActivityTime().Seconds(), r.LostActivityTime().Seconds()/float64(max(1, len(r.Kills))), steps, fts,
+		r.RetriedActivities, r.Activities, retried, strings.Join(by, ", "))
 	fmt.Fprintf(w, "store: %s\n", r.Store.String())
 }
 
 func (a Interrupted) cost(every int) string {
 	switch a.Type {
 	case workflows.ActivityFineTune:
+		if a.Finished {
+			return "nothing redone: the attempt had stored its model, the next one returned it from the memo"
+		}
 		lost := fmt.Sprintf("%d steps past the last checkpoint lost and redone (checkpoint interval %d)", a.Redone, every)
 		if !a.Resumed {
 			return lost + "; killed again before it finished"

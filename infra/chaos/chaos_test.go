@@ -144,6 +144,12 @@ func TestCheckCatchesBrokenPromises(t *testing.T) {
 	if p := Check(clean, ch, 3, 1); len(p) != 0 {
 		t.Fatalf("a good run was rejected: %v", p)
 	}
+	// A fine-tune killed after it stored its model: the next attempt returns it from the memo at step 0.
+	ch.Kills = append(ch.Kills, Kill{N: 4, Running: []Interrupted{{Type: workflows.ActivityFineTune, ActivityID: "12", Step: 30, Checkpoint: 28, Finished: true}}})
+	if p := Check(clean, ch, 3, 1); len(p) != 0 {
+		t.Fatalf("a kill after the fine-tune had finished was rejected: %v", p)
+	}
+	clean, ch = ok()
 	cases := map[string]func(clean, ch *Report){
 		"winners differ":        func(_, ch *Report) { ch.Winner = "sha256:bb" },
 		"only 2 of 3 kills":     func(_, ch *Report) { ch.Kills = ch.Kills[:2] },

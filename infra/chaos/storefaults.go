@@ -71,6 +71,7 @@ type StoreFaultReport struct {
 	Outages, Stalls, CacheWipes int
 	Down, Stalled               time.Duration
 	Proxy                       stall.Stats
+	Wiped                       []string // cache directories deleted, in order
 	Err                         error
 }
 
@@ -132,6 +133,7 @@ func (f *FaultyS3) Inject(ctx context.Context, sf StoreFaults) <-chan StoreFault
 					return
 				}
 				rep.CacheWipes++
+				rep.Wiped = append(rep.Wiped, dir)
 				continue
 			case outage:
 				down := 2*time.Second + time.Duration(rng.Int64N(int64(8*time.Second)))
@@ -168,19 +170,59 @@ func (f *FaultyS3) Inject(ctx context.Context, sf StoreFaults) <-chan StoreFault
 	return out
 }
 
-// WorkerCacheDirs are the local cache directories of the harness's workers under dir (Options.Dir).
-func WorkerCacheDirs(dir string) []string {
-	return []string{filepath.Join(dir, "worker-cpu", "cache"), filepath.Join(dir, "worker-gpu", "cache")}
+// Refetched counts the files each wiped cache directory holds again (the worker fetched them from the
+// store anew and verified their hashes on the way in): "dir: N files".
+func (r StoreFaultReport) Refetched() []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, dir := range r.Wiped {
+		if seen[dir] {
+			continue
+		}
+		seen[dir] = true
+		n := 0
+		_ = filepath.WalkDir(dir, func(_ string, d os.DirEntry, err error) error {
+			if err == nil && !d.IsDir() {
+				n++
+			}
+			return nil
+		})
+		out = append(out, fmt.Sprintf("%s: %d files fetched again and verified after the wipe", dir, n))
+	}
+	return out
 }
 
-// killsPerGeneration is how many kills one generation of SmallConfig takes, conservatively: its three
-// children run nine activities (merge, fine-tune, evaluate), each killed at most twice, but kills wait for a
-// wanted phase to be running; a 3-generation run took 19 kills before it ended.
-const killsPerGeneration = 5
+// WorkerCacheDirs are the local cache directories of the harness's workers under dir (Options.Dir).
+func WorkerCacheDirs(dir string) []string {
+	var out []string
+	for _, name := range WorkerNames {
+		out = append(out, filepath.Join(dir, "worker-"+name, "cache"))
+	}
+	return out
+}
+
+// killsPerGeneration is how many kills one generation of SmallConfig takes, conservatively. Its three
+// children run nine activities (merge, fine-tune, evaluate), each killed at most twice, but an
+// uninterrupted generation takes about 2.5 s on 2 cores while a killed attempt is retried only after the
+// 10 s heartbeat timeout, so the rest of the generation finishes meanwhile: with 2 cpu and 2 gpu worker
+// processes a 2-generation run took 5 kills before it ended. Extra generations cost little (seconds each
+// once the chaos is over).
+const killsPerGeneration = 2
 
 // GenerationsFor sizes SmallConfig's run so that every requested kill and server restart can land before
-// it ends (restarts come between kills, so kills set the length), with one generation to spare.
+// it ends (restarts come between kills, so kills set the length), with two generations to spare.
 func GenerationsFor(kills, restarts int) int {
 	n := max(kills, restarts)
-	return max(3, (n+killsPerGeneration-1)/killsPerGeneration+1)
+	return max(3, (n+killsPerGeneration-1)/killsPerGeneration+2)
+}
+
+// perKill is about how long one kill of the chaos run takes on 2 cores: the drawn pause, waiting for a
+// wanted phase, and the killed attempt's 10 s heartbeat timeout (measured: 11 s).
+const perKill = 8 * time.Second
+
+// FaultSpan is the time over which store faults are spread during a chaos run with kills: most of the
+// uninterrupted run's duration plus the kills' own time, so the faults fall among the kills instead of
+// all in the first minute.
+func FaultSpan(clean time.Duration, kills int) time.Duration {
+	return (clean + time.Duration(kills)*perKill) * 8 / 10
 }

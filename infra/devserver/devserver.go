@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -38,6 +37,7 @@ import (
 	uiconfig "github.com/temporalio/ui-server/v2/server/config"
 	uioptions "github.com/temporalio/ui-server/v2/server/server_options"
 
+	"github.com/evomerge/evomerge/infra/devserver/ports"
 	"github.com/evomerge/evomerge/workflows"
 )
 
@@ -401,13 +401,7 @@ func (s *Server) Stop() {
 	})
 }
 
-func portFree(ip string, port int) error {
-	l, err := net.Listen("tcp", net.JoinHostPort(ip, strconv.Itoa(port)))
-	if err != nil {
-		return err
-	}
-	return l.Close()
-}
+func portFree(ip string, port int) error { return ports.Free(ip, port) }
 
 func freePort() (int, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -419,32 +413,11 @@ func freePort() (int, error) {
 }
 
 // FreePort returns a loopback port for a test's server: nothing listens on it, nor on the service ports
-// derived from it (servicePorts). It lies below Linux's ephemeral range (32768 and up), so the kernel never
-// hands it, or a derived port, to another process's outgoing connection or ":0" listener between this check
-// and a restart of the server on it (that race made a restarted test server exit: "bind: address already in
-// use" on a membership port).
-func FreePort() (int, error) {
-	lo, hi := 10000, 32768-100-len(serviceNames)
-	start := lo + rand.IntN(hi-lo)
-	for i := 0; i < hi-lo; i += 7 {
-		port := lo + (start-lo+i)%(hi-lo)
-		free := true
-		for j := range serviceNames {
-			for _, p := range []int{port + j, port + 100 + j} {
-				if portFree("127.0.0.1", p) != nil {
-					free = false
-				}
-			}
-		}
-		if free {
-			return port, nil
-		}
-	}
-	return 0, errors.New("devserver: no free port below the ephemeral range")
-}
+// derived from it (servicePorts), and it lies below the ephemeral range (ports.FreePort).
+func FreePort() (int, error) { return ports.FreePort() }
 
 // serviceNames are the server's services in the order their ports are derived from the frontend port.
-var serviceNames = []string{"frontend", "history", "matching", "worker"}
+var serviceNames = ports.Services
 
 // servicePorts gives each service its gRPC and membership ports. They are derived from the frontend port
 // (gRPC: port+i, membership: port+100+i) so that a server restarted on the same database, after a crash
@@ -455,7 +428,7 @@ func servicePorts(opts Options) (map[string]config.Service, error) {
 	services := map[string]config.Service{}
 	derived := true
 	for i := range serviceNames {
-		for _, p := range []int{opts.Port + i, opts.Port + 100 + i} {
+		for _, p := range []int{opts.Port + i, opts.Port + ports.MembershipOffset + i} {
 			if p == opts.Port {
 				continue // the frontend port is checked (and required) by Start
 			}
@@ -465,7 +438,7 @@ func servicePorts(opts Options) (map[string]config.Service, error) {
 		}
 	}
 	for i, name := range serviceNames {
-		grpc, member := opts.Port+i, opts.Port+100+i
+		grpc, member := opts.Port+i, opts.Port+ports.MembershipOffset+i
 		if !derived {
 			var err error
 			if member, err = freePort(); err != nil {

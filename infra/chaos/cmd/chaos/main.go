@@ -104,7 +104,7 @@ func run(kills, restarts int, seed, runSeed uint64, gens, steps int, storeKind s
 	stopFaults := func() {}
 	if storeFaults > 0 {
 		// Spread over most of the time the uninterrupted run took (the chaos run takes longer).
-		sf.Seed, sf.Span, sf.Log, sf.CacheDirs = seed, clean.Elapsed*8/10, os.Stdout, chaos.WorkerCacheDirs(o.Dir)
+		sf.Seed, sf.Span, sf.Log, sf.CacheDirs = seed, chaos.FaultSpan(clean.Elapsed, kills), os.Stdout, chaos.WorkerCacheDirs(o.Dir)
 		fctx, cancel := context.WithCancel(ctx)
 		stopFaults = cancel
 		faultsDone = faulty.Inject(fctx, sf)
@@ -121,6 +121,9 @@ func run(kills, restarts int, seed, runSeed uint64, gens, steps int, storeKind s
 	if faultsDone != nil {
 		fr := <-faultsDone
 		fmt.Println(fr.String())
+		for _, l := range fr.Refetched() {
+			fmt.Println("  cache " + l)
+		}
 		if fr.Err != nil {
 			problems = append(problems, "store fault injection failed: "+fr.Err.Error())
 		}

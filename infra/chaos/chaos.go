@@ -54,6 +54,10 @@ type Options struct {
 	// a node supervisor that saw the process die would do), so the retry
 	// starts at once instead of after the activity's heartbeat timeout.
 	FastFail bool
+	// DiskFaults: times the work directory of one gpu worker (a tmpfs the
+	// harness mounts, so it needs root) fills up for a few seconds, spread
+	// between the kills.
+	DiskFaults int
 	// Threads per worker for ggml (1 keeps results comparable).
 	Threads int
 	// Log receives progress lines (nil: discarded).
@@ -116,6 +120,11 @@ type Report struct {
 	// and Retries: attempts beyond the first that they took, by activity type
 	// (read from the histories: a kill, a store outage or a full disk each
 	// cost a retried attempt).
+	// DiskFaults: windows in which a worker's work directory was full, for
+	// DiskFull in total; ENOSPCAttempts: attempts that failed for it.
+	DiskFaults        int            `json:"disk_faults"`
+	DiskFull          time.Duration  `json:"disk_full"`
+	ENOSPCAttempts    int            `json:"enospc_attempts"`
 	Activities        int            `json:"activities"`
 	RetriedActivities int            `json:"retried_activities"`
 	Retries           map[string]int `json:"retries"`
@@ -198,6 +207,7 @@ type harness struct {
 	// dead: attempts a kill already ended; they stay pending until their
 	// heartbeat times out and must not be counted (or aimed at) again.
 	dead map[string]bool
+	disk string // the tmpfs work directory of diskWorker (DiskFaults > 0)
 	// srvHeld: the chaos loop is restarting the server; the supervisor waits.
 	srvHeld bool
 	aimed   map[string]int // kills aimed at each activity (runID/activityID)
@@ -250,6 +260,17 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	h.st = st
 
+	if o.DiskFaults > 0 {
+		if h.disk, err = mountWorkDisk(o.Dir); err != nil {
+			return nil, err
+		}
+		// Deferred before the workers' stop, so it runs after it.
+		defer func() {
+			if err := unmountDisk(h.disk); err != nil {
+				h.logf("%v", err)
+			}
+		}()
+	}
 	// Two processes per queue, so a kill leaves the other one working. The
 	// "gpu" workers poll the gpu queue but compute with --device cpu: this
 	// harness runs where there is no GPU.
@@ -316,6 +337,9 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	if err := h.countAttempts(ctx, runID, rep); err != nil {
 		return rep, err
+	}
+	if h.disk != "" {
+		rep.ENOSPCAttempts = countENOSPC(filepath.Join(o.Dir, "worker-"+diskWorker+".log"))
 	}
 	vr, err := st.Verify(ctx)
 	if err != nil {
@@ -530,7 +554,7 @@ func (h *harness) checkpointStep(ctx context.Context, ref string) int {
 // wanted phase that is running gets its worker killed. Until each of the
 // three phases was hit once only the missing ones are wanted.
 func (h *harness) chaos(ctx context.Context, rep *Report) error {
-	if h.o.Kills == 0 && h.o.ServerRestarts == 0 {
+	if h.o.Kills == 0 && h.o.ServerRestarts == 0 && h.o.DiskFaults == 0 {
 		<-ctx.Done()
 		return nil
 	}
@@ -538,6 +562,15 @@ func (h *harness) chaos(ctx context.Context, rep *Report) error {
 	restartAfter := map[int]bool{}
 	for i := 1; i <= h.o.ServerRestarts; i++ {
 		restartAfter[max(1, i*h.o.Kills/(h.o.ServerRestarts+1))] = true
+	}
+	diskAfter := map[int]int{} // disk faults after kill n (after kill 0: before any)
+	for i := 1; i <= h.o.DiskFaults; i++ {
+		diskAfter[i*h.o.Kills/(h.o.DiskFaults+1)]++
+	}
+	for range diskAfter[0] {
+		if err := h.diskFault(ctx, rep); err != nil {
+			return err
+		}
 	}
 	hit := map[string]bool{}
 	for n := 1; n <= h.o.Kills; n++ {
@@ -596,6 +629,11 @@ func (h *harness) chaos(ctx context.Context, rep *Report) error {
 			hit[pick.phase] = true
 			h.aimed[pick.RunID+"/"+pick.ActivityID]++
 			break
+		}
+		for range diskAfter[n] {
+			if err := h.diskFault(ctx, rep); err != nil {
+				return err
+			}
 		}
 		if restartAfter[n] {
 			if err := h.restartServer(ctx); err != nil {
@@ -889,6 +927,10 @@ func (r *Report) Print(w io.Writer) {
 	fmt.Fprintf(w, "work lost: %.0fs of activity time in killed attempts (%.1fs per kill); %d fine-tune steps redone over %d interrupted fine-tunes; %d of %d activities retried %d attempts (%s)\n",
 		r.LostActivityTime().Seconds(), r.LostActivityTime().Seconds()/float64(max(1, len(r.Kills))), steps, fts,
 		r.RetriedActivities, r.Activities, retried, strings.Join(by, ", "))
+	if r.DiskFaults > 0 {
+		fmt.Fprintf(w, "disk: worker %s's work directory was full %d times (%.0fs in all); %d attempts failed with ENOSPC naming the path and were retried\n",
+			diskWorker, r.DiskFaults, r.DiskFull.Seconds(), r.ENOSPCAttempts)
+	}
 	fmt.Fprintf(w, "store: %s\n", r.Store.String())
 }
 
@@ -900,7 +942,7 @@ func (a Interrupted) cost(every int) string {
 		}
 		lost := fmt.Sprintf("%d steps past the last checkpoint lost and redone (checkpoint interval %d)", a.Redone, every)
 		if !a.Resumed {
-			return lost + "; killed again before it finished"
+			return lost + "; the next attempt did not finish it either (killed again, or failed and retried)"
 		}
 		return fmt.Sprintf("%s; the next attempt resumed at step %d", lost, a.ResumedFrom)
 	case workflows.ActivityEvaluate:

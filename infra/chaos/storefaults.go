@@ -201,23 +201,21 @@ func WorkerCacheDirs(dir string) []string {
 	return out
 }
 
-// killsPerGeneration is how many kills one generation of SmallConfig takes, conservatively. Its three
-// children run nine activities (merge, fine-tune, evaluate), each killed at most twice, but an
-// uninterrupted generation takes about 2.5 s on 2 cores while a killed attempt is retried only after the
-// 10 s heartbeat timeout, so the rest of the generation finishes meanwhile: with 2 cpu and 2 gpu worker
-// processes a 2-generation run took 5 kills before it ended. Extra generations cost little (seconds each
-// once the chaos is over).
-const killsPerGeneration = 2
-
 // GenerationsFor sizes SmallConfig's run so that every requested kill and server restart can land before
-// it ends (restarts come between kills, so kills set the length), with two generations to spare.
+// it ends (restarts come between kills, so kills set the length). Its three children per generation run
+// nine activities (merge, fine-tune, evaluate), each killed at most twice, but an uninterrupted generation
+// takes about 2 s on 2 cores while a killed attempt is retried only after the 10 s heartbeat timeout, so
+// the rest of the generation finishes meanwhile and kills come in pairs on one activity: with 2 cpu and 2
+// gpu worker processes 12 kills landed in 7 generations (1.7 per generation). It plans 1.5 per
+// generation and two generations to spare; extra generations cost about 2 s each once the chaos is over.
 func GenerationsFor(kills, restarts int) int {
 	n := max(kills, restarts)
-	return max(3, (n+killsPerGeneration-1)/killsPerGeneration+2)
+	return max(3, (2*n+2)/3+2)
 }
 
 // perKill is about how long one kill of the chaos run takes on 2 cores: the drawn pause, waiting for a
-// wanted phase, and the killed attempt's 10 s heartbeat timeout (measured: 11 s).
+// wanted phase, and the killed attempt's 10 s heartbeat timeout (measured: 11-13 s; less here so the
+// faults do not run past the end of the run).
 const perKill = 8 * time.Second
 
 // FaultSpan is the time over which store faults are spread during a chaos run with kills: most of the

@@ -34,14 +34,15 @@ func main() {
 	flag.IntVar(&sf.Outages, "store-outages", 0, "times the S3 server (versitygw) is stopped and restarted during the chaos run (-store s3)")
 	flag.IntVar(&sf.Stalls, "store-stalls", 0, "windows during the chaos run in which the stall proxy delays every new S3 connection (-store s3)")
 	flag.IntVar(&sf.CacheWipes, "cache-wipes", 0, "times a worker's local store cache is deleted during the chaos run (-store s3)")
+	diskFaults := flag.Int("disk-faults", 0, "times a gpu worker's work directory (a tmpfs the harness mounts; needs root) fills up for 4-8 s during the chaos run")
 	flag.Parse()
-	if err := run(*kills, *restarts, *seed, *runSeed, *gens, *steps, *storeKind, *fastFail, *dir, *binDir, *timeout, sf); err != nil {
+	if err := run(*kills, *restarts, *diskFaults, *seed, *runSeed, *gens, *steps, *storeKind, *fastFail, *dir, *binDir, *timeout, sf); err != nil {
 		fmt.Fprintln(os.Stderr, "chaos:", err)
 		os.Exit(1)
 	}
 }
 
-func run(kills, restarts int, seed, runSeed uint64, gens, steps int, storeKind string, fastFail bool, dir, binDir string, timeout time.Duration, sf chaos.StoreFaults) error {
+func run(kills, restarts, diskFaults int, seed, runSeed uint64, gens, steps int, storeKind string, fastFail bool, dir, binDir string, timeout time.Duration, sf chaos.StoreFaults) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	keep := dir != ""
@@ -53,6 +54,8 @@ func run(kills, restarts int, seed, runSeed uint64, gens, steps int, storeKind s
 		dir = d
 	}
 	fmt.Printf("chaos: working in %s\n", dir)
+	fmt.Println("chaos: topology: 1 server process, 2 worker processes on the cpu queue, 2 on the gpu queue; this harness" +
+		" runs where there is no GPU, so the gpu-queue workers compute with --device cpu (the queue split and the kills are real, the device is not)")
 	bins := chaos.Binaries{Server: filepath.Join(binDir, "evomerge-server"), Worker: filepath.Join(binDir, "workers"), Starter: filepath.Join(binDir, "starter")}
 	if binDir == "" {
 		var err error
@@ -81,7 +84,8 @@ func run(kills, restarts int, seed, runSeed uint64, gens, steps int, storeKind s
 		return fmt.Errorf("-store-outages, -store-stalls and -cache-wipes need -store s3")
 	}
 	if gens == 0 {
-		gens = chaos.GenerationsFor(kills, restarts)
+		// A disk fault holds the chaos loop about as long as two kills.
+		gens = chaos.GenerationsFor(kills+2*diskFaults, restarts)
 		fmt.Printf("chaos: %d generations, sized for %d kills and %d restarts\n", gens, kills, restarts)
 	}
 	cfg := chaos.SmallConfig("chaos", runSeed, gens, steps)
@@ -96,15 +100,16 @@ func run(kills, restarts int, seed, runSeed uint64, gens, steps int, storeKind s
 	}
 	clean.Print(os.Stdout)
 
-	fmt.Printf("== chaos run: %d worker kills, %d server restarts, chaos seed %d\n", kills, restarts, seed)
+	fmt.Printf("== chaos run: %d worker kills, %d server restarts, %d disk faults, chaos seed %d\n", kills, restarts, diskFaults, seed)
 	o = base
 	o.Dir, o.StoreURL = filepath.Join(dir, "chaos"), storeURL("chaos")
-	o.Kills, o.ServerRestarts, o.Seed, o.FastFail = kills, restarts, seed, fastFail
+	o.Kills, o.ServerRestarts, o.Seed, o.FastFail, o.DiskFaults = kills, restarts, seed, fastFail, diskFaults
 	var faultsDone <-chan chaos.StoreFaultReport
+	var fr chaos.StoreFaultReport
 	stopFaults := func() {}
 	if storeFaults > 0 {
 		// Spread over most of the time the uninterrupted run took (the chaos run takes longer).
-		sf.Seed, sf.Span, sf.Log, sf.CacheDirs = seed, chaos.FaultSpan(clean.Elapsed, kills), os.Stdout, chaos.WorkerCacheDirs(o.Dir)
+		sf.Seed, sf.Span, sf.Log, sf.CacheDirs = seed, chaos.FaultSpan(clean.Elapsed, kills+2*diskFaults), os.Stdout, chaos.WorkerCacheDirs(o.Dir)
 		fctx, cancel := context.WithCancel(ctx)
 		stopFaults = cancel
 		faultsDone = faulty.Inject(fctx, sf)
@@ -118,8 +123,11 @@ func run(kills, restarts int, seed, runSeed uint64, gens, steps int, storeKind s
 		return fmt.Errorf("chaos run: %w (logs in %s)", err, o.Dir)
 	}
 	problems := chaos.Check(clean, rep, kills, restarts)
+	if rep.DiskFaults < diskFaults {
+		problems = append(problems, fmt.Sprintf("only %d of %d disk faults happened before the run ended", rep.DiskFaults, diskFaults))
+	}
 	if faultsDone != nil {
-		fr := <-faultsDone
+		fr = <-faultsDone
 		fmt.Println(fr.String())
 		for _, l := range fr.Refetched() {
 			fmt.Println("  cache " + l)
@@ -136,6 +144,20 @@ func run(kills, restarts int, seed, runSeed uint64, gens, steps int, storeKind s
 	if len(problems) > 0 {
 		return fmt.Errorf("durability not proven (logs in %s):\n  %s", dir, strings.Join(problems, "\n  "))
 	}
+	steps, fts := rep.RedoneSteps()
+	retried := 0
+	for _, n := range rep.Retries {
+		retried += n
+	}
+	fmt.Printf(`chaos: summary
+  survived: %d worker SIGKILLs, %d server restarts, %d store outages (%.0fs down), %d store stalls (%.0fs), %d worker cache wipes, %d disk-full windows (%d attempts failed with ENOSPC)
+  work lost: %.1fs of activity time in killed attempts (%.2fs per kill); %d fine-tune steps redone over %d interrupted fine-tunes (%.2f per interrupted fine-tune, checkpoint interval %d); %d retried attempts over %d of %d activities
+  verified: %d objects in the chaos store, %d in the uninterrupted one, 0 corrupt, 0 temporary, 0 unknown
+  identical: winner %s and all %d lineage nodes (sha256 and fitness) equal to the uninterrupted run
+  time: uninterrupted %.0fs, with chaos %.0fs
+`, len(rep.Kills), rep.ServerRestarts, fr.Outages, fr.Down.Seconds(), fr.Stalls, fr.Stalled.Seconds(), fr.CacheWipes, rep.DiskFaults, rep.ENOSPCAttempts,
+		rep.LostActivityTime().Seconds(), rep.LostActivityTime().Seconds()/float64(max(1, len(rep.Kills))), steps, fts, float64(steps)/float64(max(1, fts)), rep.CheckpointStep,
+		retried, rep.RetriedActivities, rep.Activities, rep.Store.Objects, clean.Store.Objects, rep.Winner, len(rep.Lineage), clean.Elapsed.Seconds(), rep.Elapsed.Seconds())
 	fmt.Println("chaos: PASS — same winner and lineage, store verified, every kill cost at most one checkpoint interval")
 	if !keep {
 		os.RemoveAll(dir)

@@ -64,9 +64,10 @@ func (l tlog) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// TestTopology: one server process, a worker polling cpu and one polling
-// gpu, versitygw as the S3 store, the run started by the starter process; a
-// one-generation evolution completes and its winner is in the store.
+// TestTopology: one server process, two workers polling cpu and two polling
+// gpu (with --device cpu), versitygw as the S3 store, the run started by the
+// starter process; a one-generation evolution completes and its winner is in
+// the store.
 func TestTopology(t *testing.T) {
 	needChaos(t)
 	bins := binaries(t)

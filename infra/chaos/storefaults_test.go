@@ -11,7 +11,7 @@ import (
 // TestChaosStoreFaults is the short store-fault version of make chaos: while a run goes on, its S3 server
 // is stopped and restarted twice (the workers reach it through the stall proxy, which follows it to its
 // new port), the proxy makes every new connection wait for a window, and a worker's local cache is deleted
-// under it, with one worker kill among them. The winner and lineage must be the uninterrupted run's and the
+// under it, with three worker kills among them (the kills also keep the run going while the faults play out). The winner and lineage must be the uninterrupted run's and the
 // store must verify.
 func TestChaosStoreFaults(t *testing.T) {
 	needChaos(t)
@@ -26,7 +26,7 @@ func TestChaosStoreFaults(t *testing.T) {
 		k, v, _ := strings.Cut(kv, "=")
 		t.Setenv(k, v)
 	}
-	cfg := SmallConfig("storefaults", 42, 2, 16)
+	cfg := SmallConfig("storefaults", 42, GenerationsFor(3, 0), 16)
 	base := Options{Bins: bins, Config: cfg, Log: tlog{t}, Timeout: 8 * time.Minute}
 
 	o := base
@@ -37,10 +37,10 @@ func TestChaosStoreFaults(t *testing.T) {
 	}
 	o = base
 	o.Dir, o.StoreURL = t.TempDir(), s3.StoreURL("faults")
-	o.Kills, o.Seed = 1, 11
+	o.Kills, o.Seed = 3, 11
 	want := StoreFaults{Outages: 2, Stalls: 1, CacheWipes: 1}
 	sf := want
-	sf.Seed, sf.Span, sf.Log, sf.CacheDirs = 11, clean.Elapsed*7/10, tlog{t}, WorkerCacheDirs(o.Dir)
+	sf.Seed, sf.Span, sf.Log, sf.CacheDirs = 11, FaultSpan(clean.Elapsed, o.Kills), tlog{t}, WorkerCacheDirs(o.Dir)
 	fctx, stop := context.WithCancel(ctx)
 	done := s3.Inject(fctx, sf)
 	rep, err := Run(ctx, o)
@@ -55,7 +55,7 @@ func TestChaosStoreFaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := Check(clean, rep, 1, 0)
+	p := Check(clean, rep, 3, 0)
 	if fr.Err != nil {
 		p = append(p, "fault injection: "+fr.Err.Error())
 	}

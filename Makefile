@@ -103,11 +103,12 @@ bench-real: python-deps
 	$(GO) build -o bin/bench-train ./bench/train
 	$(GO) run ./bench/real -train bin/bench-train -python $(PY) -steps $(BENCH_REAL_STEPS)
 
-# Durability proof (issue 7): server, a cpu and a gpu worker, versitygw (S3) and the starter as separate
-# processes; an uninterrupted run, then the same config and seed while workers are SIGKILLed 10 times (during a
+# Durability proof (issues 7, 15): server, 2 cpu-queue and 2 gpu-queue workers (--device cpu here),
+# versitygw (S3) and the starter as separate processes; an uninterrupted run, then the same config and seed while workers are SIGKILLed 10 times (during a
 # fine-tune past a checkpoint, a merge, an evaluation) and the server is SIGKILLed and restarted twice. Fails
 # unless winners and whole lineages match byte for byte and the store verifies. CI's short version:
-# EVOMERGE_CHAOS=1 go test ./infra/chaos/
+# EVOMERGE_CHAOS=1 go test ./infra/chaos/. The full issue-15 run (about 10 min on 2 cores, needs root for the
+# disk faults): CHAOS_FLAGS="-kills 50 -restarts 3 -store-outages 4 -store-stalls 3 -cache-wipes 2 -disk-faults 2"
 CHAOS_FLAGS ?= -kills 10 -restarts 2
 chaos:
 	$(GO) run ./infra/chaos/cmd/chaos $(CHAOS_FLAGS)

@@ -218,7 +218,7 @@ func (h *harness) logf(format string, args ...any) {
 	fmt.Fprintf(h.log, "chaos %6.1fs  %s\n", time.Since(h.begin).Seconds(), fmt.Sprintf(format, args...))
 }
 
-// Run starts a server, a cpu worker and a gpu worker as processes, starts
+// Run starts a server, two cpu-queue and two gpu-queue workers as processes, starts
 // the run through the starter process, applies the planned chaos, waits for
 // the run to finish and verifies the store.
 func Run(ctx context.Context, o Options) (*Report, error) {
@@ -437,7 +437,7 @@ func (h *harness) wait(ctx context.Context) (workflows.RunResult, string, error)
 	}
 }
 
-// lineage asks the finished run (through the cpu worker) for every node.
+// lineage asks the finished run (through a cpu worker) for every node.
 func (h *harness) lineage(ctx context.Context, runID string) ([]string, error) {
 	var nodes []workflows.Node
 	var err error

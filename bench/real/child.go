@@ -38,7 +38,7 @@ func engineChild(args []string) int {
 
 func measureEngine(w workload) (result, error) {
 	t0 := time.Now()
-	m, err := llm.Load(w.Model, llm.Options{Threads: w.Threads, Window: w.Context})
+	m, err := llm.Load(w.Model, llm.Options{Threads: w.Threads, Window: w.Context, Device: w.Device, CUDALibrary: w.CUDALibrary})
 	if err != nil {
 		return result{}, err
 	}

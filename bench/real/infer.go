@@ -4,6 +4,7 @@ import (
 	"bytes"
 	_ "embed"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -29,11 +30,13 @@ type inferShape struct {
 }
 
 var inferShapes = []inferShape{
+	// tiny is for checking the path quickly (infra/gpu-check.sh --device cpu), not a figure of the issue.
+	{"tiny", llm.Config{Vocab: 512, Dim: 128, Layers: 2, Heads: 4, KVHeads: 2, FFN: 256, Context: 2048, RopeBase: 10000, NormEps: 1e-5}},
 	{"106m", llm.Config{Vocab: 49152, Dim: 576, Layers: 30, Heads: 9, KVHeads: 3, FFN: 1536, Context: 2048, RopeBase: 10000, NormEps: 1e-5}},
 	{"tinyllama", llm.Config{Vocab: 32000, Dim: 2048, Layers: 22, Heads: 32, KVHeads: 4, FFN: 5632, Context: 2048, RopeBase: 10000, NormEps: 1e-5}},
 }
 
-var inferTypes = map[string]gguf.Type{"f32": gguf.TypeF32, "f16": gguf.TypeF16, "q8_0": gguf.TypeQ8_0}
+var inferTypes = map[string]gguf.Type{"f32": gguf.TypeF32, "f16": gguf.TypeF16, "bf16": gguf.TypeBF16, "q8_0": gguf.TypeQ8_0}
 
 func pickShapes(list string) ([]inferShape, error) {
 	var out []inferShape
@@ -45,7 +48,7 @@ func pickShapes(list string) ([]inferShape, error) {
 			}
 		}
 		if !found {
-			return nil, fmt.Errorf("-infer-shapes %q: unknown shape %q (want 106m or tinyllama)", list, n)
+			return nil, fmt.Errorf("-infer-shapes %q: unknown shape %q (want 106m, tinyllama or tiny)", list, n)
 		}
 	}
 	return out, nil
@@ -56,7 +59,7 @@ func pickTypes(list string) ([]string, error) {
 	for _, n := range strings.Split(list, ",") {
 		n = strings.ToLower(strings.TrimSpace(n))
 		if _, ok := inferTypes[n]; !ok {
-			return nil, fmt.Errorf("-types %q: unknown type %q (want f32, f16 or q8_0)", list, n)
+			return nil, fmt.Errorf("-types %q: unknown type %q (want f32, f16, bf16 or q8_0)", list, n)
 		}
 		out = append(out, n)
 	}
@@ -69,12 +72,17 @@ type inferOptions struct {
 	threads     []int
 	npm, models string
 	reps, gen   int
+	device      string // the engine's device: cpu or cuda
+	cudaLib     string
+	llamacpp    bool // run the llama.cpp reference beside the engine (CPU only)
 }
 
 // workload is what both engines run, as token ids: written once per shape, read by each child process.
 type workload struct {
 	Model        string    `json:"model"`
 	Threads      int       `json:"threads"`
+	Device       string    `json:"device"`
+	CUDALibrary  string    `json:"cuda_library"`
 	Context      int       `json:"context"`
 	Reps         int       `json:"reps"`
 	Prompt       []int32   `json:"prompt"`        // prompt processing: 500 tokens, logits for the last only
@@ -125,13 +133,15 @@ func runInference(o inferOptions) bool {
 		return false
 	}
 	script := filepath.Join(o.npm, "bench-real-llamacpp.mjs") // ES modules resolve packages from the script's folder
-	if _, err := os.Stat(filepath.Join(o.npm, "node_modules", "node-llama-cpp")); err != nil {
-		fmt.Fprintf(os.Stderr, "bench-real: node-llama-cpp is not installed in %s (make bench-real installs it): %v\n", o.npm, err)
-		return false
-	}
-	if err := os.WriteFile(script, llamacppScript, 0o644); err != nil {
-		fmt.Fprintln(os.Stderr, "bench-real:", err)
-		return false
+	if o.llamacpp {
+		if _, err := os.Stat(filepath.Join(o.npm, "node_modules", "node-llama-cpp")); err != nil {
+			fmt.Fprintf(os.Stderr, "bench-real: node-llama-cpp is not installed in %s (make llamacpp-npm installs it): %v\n", o.npm, err)
+			return false
+		}
+		if err := os.WriteFile(script, llamacppScript, 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, "bench-real:", err)
+			return false
+		}
 	}
 	self, err := os.Executable()
 	if err != nil {
@@ -155,7 +165,7 @@ func runInference(o inferOptions) bool {
 				continue
 			}
 			for _, th := range o.threads {
-				w.Model, w.Threads = path, th
+				w.Model, w.Threads, w.Device, w.CUDALibrary = path, th, o.device, o.cudaLib
 				input := filepath.Join(o.models, fmt.Sprintf("workload-%s-%d.json", s.name, th))
 				b, _ := json.Marshal(w)
 				if err := os.WriteFile(input, b, 0o644); err != nil {
@@ -163,7 +173,10 @@ func runInference(o inferOptions) bool {
 					return false
 				}
 				ours := runChild(exec.Command(self, "engine-child", input))
-				ref := runChild(exec.Command("node", script, input))
+				ref := result{err: errNoReference}
+				if o.llamacpp {
+					ref = runChild(exec.Command("node", script, input))
+				}
 				if header {
 					fmt.Printf("%-9s %-5s %-3s %-15s %10s %10s %7s %-9s %s\n", "shape", "type", "thr", "metric", "evomerge", "llama.cpp", "ratio", "target", "")
 					if ref.err == nil {
@@ -213,7 +226,20 @@ func runChild(cmd *exec.Cmd) result {
 	return r
 }
 
+// errNoReference marks a run without llama.cpp (-llamacpp=false, e.g. on a GPU): the engine's figures alone.
+var errNoReference = errors.New("no reference run")
+
 func printRows(shape, typ string, th int, ours, ref result) bool {
+	if ours.err == nil && ref.err == errNoReference {
+		fmt.Printf("# %s\n", ours.Engine)
+		for _, r := range []struct {
+			metric string
+			v      float64
+		}{{"prompt tok/s", ours.PromptTokS}, {"score items/s", ours.ScoreItemsS}, {"gen tok/s", ours.GenTokS}, {"peak RSS MiB", ours.rssMB}} {
+			fmt.Printf("%-9s %-5s %-3d %-15s %10.2f %10s\n", shape, typ, th, r.metric, r.v, "-")
+		}
+		return true
+	}
 	for _, r := range []result{ours, ref} {
 		if r.err != nil {
 			fmt.Printf("%-9s %-5s %-3d FAILED: %v\n", shape, typ, th, r.err)

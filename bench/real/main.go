@@ -35,12 +35,15 @@ func main() {
 	steps := flag.Int("steps", 2, "timed training steps per run (after 3 warm-up steps)")
 	trainShape := flag.String("shape", "", "training rows: one shape only (113m or 106m)")
 	only := flag.String("only", "", `"infer" or "train": run one half only`)
-	inferShapes := flag.String("infer-shapes", "106m,tinyllama", "inference shapes (106m, tinyllama)")
-	types := flag.String("types", "f32,f16,q8_0", "inference weight types (f32, f16, q8_0)")
+	inferShapes := flag.String("infer-shapes", "106m,tinyllama", "inference shapes (106m, tinyllama; tiny for a quick check of the path)")
+	types := flag.String("types", "f32,f16,q8_0", "inference weight types (f32, f16, bf16, q8_0)")
 	npm := flag.String("npm", ".cache/node-llama-cpp", "folder node-llama-cpp is installed in (its node_modules)")
 	models := flag.String("models", ".cache/bench-real", "folder for the generated models (reused across runs)")
 	reps := flag.Int("reps", 1, "timed repetitions of each inference measurement (after a warm-up)")
 	genTokens := flag.Int("gen", 32, "tokens generated per generation measurement")
+	device := flag.String("device", "cpu", "the engine's device for the inference rows: cpu or cuda")
+	cudaLib := flag.String("cuda-lib", "", "libggml-cuda.so (for -device cuda; infra/build-cuda.sh builds it)")
+	withRef := flag.Bool("llamacpp", true, "run llama.cpp beside the engine (its CPU build: turn off with -device cuda)")
 	flag.Parse()
 	threads, err := parseThreads(*threadList)
 	if err != nil {
@@ -53,7 +56,12 @@ func main() {
 	}
 	ok := true
 	if *only != "train" {
-		o := inferOptions{threads: threads, npm: *npm, models: *models, reps: *reps, gen: *genTokens}
+		o := inferOptions{threads: threads, npm: *npm, models: *models, reps: *reps, gen: *genTokens,
+			device: *device, cudaLib: *cudaLib, llamacpp: *withRef}
+		if *device != "cpu" && *device != "cuda" {
+			fmt.Fprintf(os.Stderr, "bench-real: -device %q: want cpu or cuda\n", *device)
+			os.Exit(2)
+		}
 		if o.shapes, err = pickShapes(*inferShapes); err == nil {
 			o.types, err = pickTypes(*types)
 		}

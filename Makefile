@@ -110,6 +110,11 @@ bench-real: python-deps llamacpp-npm
 	bin/bench-real -train bin/bench-train -python $(PY) -steps $(BENCH_REAL_STEPS) -npm $(LLAMACPP_NPM) \
 		-models $(BENCH_REAL_MODELS) $(BENCH_REAL_FLAGS)
 
+# The GPU check's dry run on the CPU (same steps and code paths, small shapes, 2 threads): checks
+# infra/gpu-check.sh without a GPU. On a GPU machine run `bash infra/gpu-check.sh` itself.
+gpu-check-dry:
+	bash infra/gpu-check.sh --device cpu
+
 # Durability proof (issue 7): server, a cpu and a gpu worker, versitygw (S3) and the starter as separate
 # processes; an uninterrupted run, then the same config and seed while workers are SIGKILLed 10 times (during a
 # fine-tune past a checkpoint, a merge, an evaluation) and the server is SIGKILLed and restarted twice. Fails

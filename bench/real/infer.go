@@ -236,7 +236,7 @@ func printRows(shape, typ string, th int, ours, ref result) bool {
 			metric string
 			v      float64
 		}{{"prompt tok/s", ours.PromptTokS}, {"score items/s", ours.ScoreItemsS}, {"gen tok/s", ours.GenTokS}, {"peak RSS MiB", ours.rssMB}} {
-			fmt.Printf("%-9s %-5s %-3d %-15s %10.2f %10s\n", shape, typ, th, r.metric, r.v, "-")
+			fmt.Printf("%-9s %-5s %-3d %-15s %10.3g %10s\n", shape, typ, th, r.metric, r.v, "-")
 		}
 		return true
 	}
@@ -257,7 +257,7 @@ func printRows(shape, typ string, th int, ours, ref result) bool {
 				verdict = "NOT met"
 			}
 		}
-		fmt.Printf("%-9s %-5s %-3d %-15s %10.2f %10.2f %6.2fx %-9s %s\n", shape, typ, th, metric, a, b, ratio, tgt, verdict)
+		fmt.Printf("%-9s %-5s %-3d %-15s %10.3g %10.3g %6.2fx %-9s %s\n", shape, typ, th, metric, a, b, ratio, tgt, verdict)
 	}
 	row("prompt tok/s", ours.PromptTokS, ref.PromptTokS, 1.0)
 	row("score items/s", ours.ScoreItemsS, ref.ScoreItemsS, 1.0)

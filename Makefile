@@ -14,7 +14,7 @@ endif
 GO ?= go
 PY := /usr/bin/python3
 
-.PHONY: all build test test-portable vet fuzz fuzz-short quickstart bench-llm bench-train bench-merge bench-real chaos cuda python-deps check-llamacpp
+.PHONY: all build test test-portable vet fuzz fuzz-short quickstart bench-llm bench-train bench-merge bench-real chaos cuda python-deps check-llamacpp llamacpp-npm gpu-check-dry
 
 all: build
 
@@ -95,13 +95,25 @@ bench-merge: python-deps
 bench-train: python-deps
 	$(GO) run ./bench/train
 
-# Real-size training side by side (issue 14): the 113.7M and 106M shapes at 1 and 2 threads, full fine-tune and
-# LoRA (F32 and F16 base) beside PyTorch given the same shape, with peak RSS and ratios against the targets.
-# Several minutes (each run is 3 warm-up + BENCH_REAL_STEPS steps).
+# Real-size benchmarks side by side (issue 14), one run: inference of the 106M and TinyLlama shapes in F32, F16
+# and Q8_0 beside llama.cpp (npm node-llama-cpp's prebuilt CPU build, installed into $(LLAMACPP_NPM)): prompt
+# tok/s, scoring items/s, generation tok/s, peak RSS; then training of the 113.7M and 106M shapes beside PyTorch
+# given the same shape (full and LoRA). Ratios against the targets; models are generated (random weights, kept in
+# $(BENCH_REAL_MODELS), about 9 GB for all). Long (about 15 min for inference at 1 and 2 threads, plus training):
+# BENCH_REAL_FLAGS picks a subset, e.g. "-only infer -infer-shapes 106m -types q8_0 -threads 2".
 BENCH_REAL_STEPS ?= 2
-bench-real: python-deps
+BENCH_REAL_MODELS ?= .cache/bench-real
+BENCH_REAL_FLAGS ?=
+bench-real: python-deps llamacpp-npm
 	$(GO) build -o bin/bench-train ./bench/train
-	$(GO) run ./bench/real -train bin/bench-train -python $(PY) -steps $(BENCH_REAL_STEPS)
+	$(GO) build -o bin/bench-real ./bench/real
+	bin/bench-real -train bin/bench-train -python $(PY) -steps $(BENCH_REAL_STEPS) -npm $(LLAMACPP_NPM) \
+		-models $(BENCH_REAL_MODELS) $(BENCH_REAL_FLAGS)
+
+# The GPU check's dry run on the CPU (same steps and code paths, small shapes, 2 threads): checks
+# infra/gpu-check.sh without a GPU. On a GPU machine run `bash infra/gpu-check.sh` itself.
+gpu-check-dry:
+	bash infra/gpu-check.sh --device cpu
 
 # Durability proof (issues 7, 15): server, 2 cpu-queue and 2 gpu-queue workers (--device cpu here),
 # versitygw (S3) and the starter as separate processes; an uninterrupted run, then the same config and seed while workers are SIGKILLed 10 times (during a
@@ -118,7 +130,9 @@ chaos:
 # rope_freqs, linear scaling, sliding window, qwen2, qwen3; F32, F16, Q8_0) and compares per-position logits
 # and greedy continuations. UPDATE=1 rewrites the golden file that `go test ./internal/llm/refcheck` checks.
 LLAMACPP_NPM ?= .cache/node-llama-cpp
-check-llamacpp:
+llamacpp-npm:
 	@test -d $(LLAMACPP_NPM)/node_modules/node-llama-cpp || \
 		(mkdir -p $(LLAMACPP_NPM) && cd $(LLAMACPP_NPM) && npm install --no-audit --no-fund node-llama-cpp@3.22.1)
+
+check-llamacpp: llamacpp-npm
 	$(GO) run ./infra/llamacpp -npm $(LLAMACPP_NPM) $(if $(UPDATE),-update)

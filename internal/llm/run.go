@@ -2,6 +2,7 @@ package llm
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/evomerge/evomerge/internal/ggml"
 )
@@ -16,11 +17,20 @@ type step struct {
 	useCache bool
 }
 
+// ubatch is the most tokens one graph processes when a long step goes through the cache: longer steps run in
+// chunks, each attending to the cache written by the ones before it. Attention over a chunk of L tokens after P
+// cached ones computes L·(P+L) scores instead of a full square over the step (half of which the causal mask
+// throws away), and the score matrix stays small (llama.cpp's default micro-batch is the same 512).
+const ubatch = 512
+
 // run computes the logits [len(rows)][vocab] of one step.
 func (m *Model) run(s step) ([][]float32, error) {
 	n := len(s.tokens)
 	if n == 0 || len(s.rows) == 0 {
 		return nil, nil
+	}
+	if s.useCache && n > ubatch && s.segments == nil && slices.IsSorted(s.rows) {
+		return m.runChunked(s)
 	}
 	if s.past+n > m.window {
 		return nil, fmt.Errorf("llm: %d tokens exceed the model's window of %d", s.past+n, m.window)
@@ -70,6 +80,31 @@ func (m *Model) run(s step) ([][]float32, error) {
 	out := make([][]float32, len(s.rows))
 	for i := range out {
 		out[i] = flat[i*V : (i+1)*V]
+	}
+	return out, nil
+}
+
+// runChunked runs a long step through the cache in chunks of at most ubatch tokens (rows sorted ascending).
+func (m *Model) runChunked(s step) ([][]float32, error) {
+	var out [][]float32
+	r := 0
+	for start := 0; start < len(s.tokens); start += ubatch {
+		end := min(start+ubatch, len(s.tokens))
+		var rows []int32
+		for ; r < len(s.rows) && int(s.rows[r]) < end; r++ {
+			rows = append(rows, s.rows[r]-int32(start))
+		}
+		placeholder := len(rows) == 0
+		if placeholder {
+			rows = []int32{0} // the chunk must still fill the cache (run computes nothing without rows); its row is dropped
+		}
+		logits, err := m.run(step{tokens: s.tokens[start:end], pos: s.pos[start:end], rows: rows, past: s.past + start, useCache: true})
+		if err != nil {
+			return nil, err
+		}
+		if !placeholder {
+			out = append(out, logits...)
+		}
 	}
 	return out, nil
 }

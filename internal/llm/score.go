@@ -76,6 +76,34 @@ func (m *Model) scoreGroup(context string, idx []int, pairs []Pair, out []PairSc
 			return fmt.Errorf("pair %d: context and continuation are %d tokens, longer than the model's window of %d", i, n, m.window)
 		}
 	}
+	scores, err := m.ScoreTokens(ctxTok, conts)
+	if err != nil {
+		return err
+	}
+	for k, i := range idx {
+		out[i] = scores[k]
+	}
+	return nil
+}
+
+// ScoreTokens scores continuations (token ids) after one context (token ids, BOS included if the model wants
+// one): the context runs once, its last position giving the first continuation token's distribution; the
+// continuations then run in batches over its cached keys and values, each seeing the context and its own
+// earlier tokens only. Logits are computed only for the positions scored: the context's last one and every
+// continuation token but the last.
+func (m *Model) ScoreTokens(ctxTok []int32, conts [][]int32) ([]PairScore, error) {
+	if len(ctxTok) == 0 {
+		return nil, fmt.Errorf("llm: empty context")
+	}
+	for k, c := range conts {
+		if len(c) == 0 {
+			return nil, fmt.Errorf("continuation %d: %w", k, errEmptyContinuation)
+		}
+		if n := len(ctxTok) + len(c); n > m.window {
+			return nil, fmt.Errorf("continuation %d: context and continuation are %d tokens, longer than the model's window of %d", k, n, m.window)
+		}
+	}
+	out := make([]PairScore, len(conts))
 	Lc := len(ctxTok)
 	pos := make([]int32, Lc)
 	for i := range pos {
@@ -83,10 +111,9 @@ func (m *Model) scoreGroup(context string, idx []int, pairs []Pair, out []PairSc
 	}
 	last, err := m.run(step{tokens: ctxTok, pos: pos, rows: []int32{int32(Lc - 1)}, useCache: true})
 	if err != nil {
-		return err
+		return nil, err
 	}
-	// Continuations go through in batches that fit in the cache after the context; within a batch each one
-	// sees the context and its own earlier tokens only.
+	// Continuations go through in batches that fit in the cache after the context.
 	for start := 0; start < len(conts); {
 		var tokens, tpos, rows []int32
 		var segs []int
@@ -106,12 +133,15 @@ func (m *Model) scoreGroup(context string, idx []int, pairs []Pair, out []PairSc
 		}
 		logits, err := m.run(step{tokens: tokens, pos: tpos, segments: segs, rows: rows, past: Lc, useCache: true})
 		if err != nil {
-			return err
+			return nil, err
 		}
 		r := 0
 		for k := start; k < end; k++ {
 			s := PairScore{Greedy: true, Tokens: len(conts[k])}
 			for j, t := range conts[k] {
+				if t < 0 || int(t) >= m.Config.Vocab {
+					return nil, fmt.Errorf("llm: continuation %d: token id %d outside the vocabulary of %d", k, t, m.Config.Vocab)
+				}
 				dist := last[0]
 				if j > 0 {
 					dist = logits[r]
@@ -121,11 +151,11 @@ func (m *Model) scoreGroup(context string, idx []int, pairs []Pair, out []PairSc
 				s.LogProb += lp
 				s.Greedy = s.Greedy && greedy
 			}
-			out[idx[k]] = s
+			out[k] = s
 		}
 		start = end
 	}
-	return nil
+	return out, nil
 }
 
 // logProb is log softmax(logits)[t] and whether t is the argmax.

@@ -117,11 +117,12 @@ void mk_consensus(const float *base, const float *d, const float *weight, int m,
     }
 }
 
-// 16 float32 lanes per product, flushed to double every 1024 elements.
+// Dot products per 1024-element block (res[3*b .. 3*b+2] = a·b, a·a, b·b of block
+// b): 16 float32 lanes per product, summed into double lane by lane. The caller adds
+// the blocks in tensor order, so the totals do not depend on how the tensor was cut.
 void mk_dots(const float *a, const float *b, int64_t n, double *res) {
-    double ab = 0, aa = 0, bb = 0;
-    for (int64_t s = 0; s < n; s += 1024) {
-        int64_t e = s + 1024 < n ? s + 1024 : n;
+    for (int64_t s = 0; s < n; s += MK_DOTBLOCK) {
+        int64_t e = s + MK_DOTBLOCK < n ? s + MK_DOTBLOCK : n;
         float pab[16] = {0}, paa[16] = {0}, pbb[16] = {0};
         int64_t i = s;
 #if defined(__AVX2__)
@@ -156,15 +157,17 @@ void mk_dots(const float *a, const float *b, int64_t n, double *res) {
             paa[k] += x * x;
             pbb[k] += y * y;
         }
+        double ab = 0, aa = 0, bb = 0;
         for (int k = 0; k < 16; k++) {
             ab += pab[k];
             aa += paa[k];
             bb += pbb[k];
         }
+        double *r = res + 3 * (s / MK_DOTBLOCK);
+        r[0] = ab;
+        r[1] = aa;
+        r[2] = bb;
     }
-    res[0] = ab;
-    res[1] = aa;
-    res[2] = bb;
 }
 
 void mk_hist_high(const float *base, const float *x, uint32_t *h, int64_t n) {
@@ -306,20 +309,13 @@ int mk_fused_weighted(const void *const *src, const int *types, const float *w, 
 }
 
 int mk_fused_dots(const void *a, int ta, const void *b, int tb, int64_t n, double *res) {
-    float ba[FBLOCK], bb[FBLOCK];
-    double acc[3] = {0, 0, 0}, r[3];
-    for (int64_t s = 0; s < n; s += FBLOCK) { // FBLOCK = mk_dots' flush block
-        int64_t len = n - s < FBLOCK ? n - s : FBLOCK;
+    float ba[MK_DOTBLOCK], bb[MK_DOTBLOCK];
+    for (int64_t s = 0; s < n; s += MK_DOTBLOCK) {
+        int64_t len = n - s < MK_DOTBLOCK ? n - s : MK_DOTBLOCK;
         const float *x = load_block(a, ta, s, ba, len), *y = load_block(b, tb, s, bb, len);
         if (any_nonfinite(x, len) || any_nonfinite(y, len)) return 1;
-        mk_dots(x, y, len, r);
-        acc[0] += r[0];
-        acc[1] += r[1];
-        acc[2] += r[2];
+        mk_dots(x, y, len, res + 3 * (s / MK_DOTBLOCK));
     }
-    res[0] = acc[0];
-    res[1] = acc[1];
-    res[2] = acc[2];
     return 0;
 }
 

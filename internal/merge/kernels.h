@@ -8,6 +8,7 @@ void mk_delta(const float *x, const float *base, float w, int mode, uint32_t lo,
 void mk_finish(const float *base, float f, float *out, int64_t n);
 void mk_consensus(const float *base, const float *d, const float *weight, int m, float lambda,
                   int normalize, float *out, int64_t n);
+#define MK_DOTBLOCK 1024 // slerp's dot products: one (a·b, a·a, b·b) per block of this many elements
 void mk_dots(const float *a, const float *b, int64_t n, double *res);
 void mk_hist_high(const float *base, const float *x, uint32_t *h, int64_t n);
 void mk_hist_low(const float *base, const float *x, uint32_t bin, uint32_t *h, int64_t n);

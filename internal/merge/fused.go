@@ -211,6 +211,11 @@ func fromFloatC(t elemType, src []float32, raw []byte) {
 // inside bin. ok is false on a non-finite input (the unfused pass then reports it).
 func fusedHist(j *tensorJob, c int, s *scratch, low bool, models []int, bins []uint32, hs []*[histBins]uint32) (ok bool, err error) {
 	start, n := j.span(c)
+	return fusedHistAt(j, start, n, s, low, models, bins, hs)
+}
+
+// fusedHistAt is fusedHist on elements [start, start+n) of the tensor.
+func fusedHistAt(j *tensorJob, start, n int64, s *scratch, low bool, models []int, bins []uint32, hs []*[histBins]uint32) (ok bool, err error) {
 	rc := &s.rc
 	defer rc.done()
 	if err := s.loadRaw(j, start, n, rc); err != nil {

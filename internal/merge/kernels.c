@@ -342,37 +342,61 @@ int mk_fused_gta(const void *base, int tbase, const void *const *models, const i
     return 0;
 }
 
-// mk_fused_window counts, for one model, the |x - base| bits above thi and collects
-// those in [lo, thi] into got (up to cap; *ngot counts them all). The exact rank
-// select of the magnitude methods then runs on the few collected values.
-int mk_fused_window(const void *base, int tbase, const void *x, int tx, int64_t n, uint32_t lo,
-                    uint32_t thi, uint64_t *above, uint32_t *got, int64_t cap, int64_t *ngot) {
+// mk_fused_bracket is the exact pass of the sampled magnitude select: for each query
+// q (model qmodel[q] of xs, queries of one model next to each other) it counts the
+// |x - base| bits above hi[q] into above[q] and histograms those in [lo[q], hi[q]]
+// into hist[q][bits - lo[q]]. Each source is decoded once per block; the counting
+// loops vectorise and only the few values inside a bracket are scattered.
+int mk_fused_bracket(const void *base, int tbase, const void *const *xs, const int *tx, int nq,
+                     const int *qmodel, const uint32_t *lo, const uint32_t *hi, uint64_t *above,
+                     uint32_t *const *hist, int64_t n) {
     float bbuf[FBLOCK], xbuf[FBLOCK];
     uint32_t bits[FBLOCK];
-    uint64_t cnt = 0;
-    int64_t k = *ngot;
     for (int64_t s = 0; s < n; s += FBLOCK) {
         int64_t len = n - s < FBLOCK ? n - s : FBLOCK;
-        const float *b = load_block(base, tbase, s, bbuf, len), *v = load_block(x, tx, s, xbuf, len);
-        if (any_nonfinite(b, len) || any_nonfinite(v, len)) return 1;
-        uint32_t inwin = 0;
-        for (int64_t i = 0; i < len; i++) {
-            uint32_t u = f2u(v[i] - b[i]) & 0x7fffffffu;
-            bits[i] = u;
-            cnt += u > thi;
-            inwin |= (u >= lo) & (u <= thi);
-        }
-        if (!inwin) continue;
-        for (int64_t i = 0; i < len; i++) {
-            uint32_t u = bits[i];
-            if (u >= lo && u <= thi) {
-                if (k < cap) got[k] = u;
-                k++;
+        const float *b = load_block(base, tbase, s, bbuf, len);
+        if (any_nonfinite(b, len)) return 1;
+        int cur = -1;
+        for (int q = 0; q < nq; q++) {
+            if (qmodel[q] != cur) {
+                cur = qmodel[q];
+                const float *v = load_block(xs[cur], tx[cur], s, xbuf, len);
+                if (any_nonfinite(v, len)) return 1;
+                for (int64_t i = 0; i < len; i++) bits[i] = f2u(v[i] - b[i]) & 0x7fffffffu;
+            }
+            const uint32_t l = lo[q], h = hi[q];
+            uint32_t cnt = 0, inwin = 0;
+            for (int64_t i = 0; i < len; i++) {
+                uint32_t u = bits[i];
+                cnt += u > h;
+                inwin += (u >= l) & (u <= h);
+            }
+            above[q] += cnt;
+            if (!inwin) continue;
+            uint32_t *hq = hist[q];
+            int64_t i = 0;
+#if defined(__AVX2__)
+            {   // a vector compare finds the few values inside (a branch per element mispredicts);
+                // bits are |d| (< 2^31) and lo <= hi < 2^31, so signed compares are exact
+                const __m256i vl = _mm256_set1_epi32((int32_t)l - 1), vh = _mm256_set1_epi32((int32_t)h);
+                for (; i + 8 <= len; i += 8) {
+                    __m256i u = _mm256_loadu_si256((const __m256i *)(bits + i));
+                    __m256i in = _mm256_andnot_si256(_mm256_cmpgt_epi32(u, vh), _mm256_cmpgt_epi32(u, vl));
+                    int mk = _mm256_movemask_ps(_mm256_castsi256_ps(in));
+                    while (mk) {
+                        int k = __builtin_ctz(mk);
+                        mk &= mk - 1;
+                        hq[bits[i + k] - l]++;
+                    }
+                }
+            }
+#endif
+            for (; i < len; i++) {
+                uint32_t u = bits[i];
+                if (u >= l && u <= h) hq[u - l]++;
             }
         }
     }
-    *above += cnt;
-    *ngot = k;
     return 0;
 }
 

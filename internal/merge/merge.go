@@ -391,7 +391,12 @@ func compute(j *tensorJob, c int, s *scratch) ([]byte, error) {
 
 // forChunks runs fn over every chunk of j on par goroutines, each with its own scratch.
 func forChunks(ctx context.Context, j *tensorJob, par int, fn func(w int, s *scratch, c int) error) error {
-	par = min(par, j.nChunks)
+	return forRange(ctx, j.nChunks, par, fn)
+}
+
+// forRange runs fn(w, s, i) for i in [0, count) on par goroutines, each with its own scratch.
+func forRange(ctx context.Context, count, par int, fn func(w int, s *scratch, c int) error) error {
+	par = max(1, min(par, count))
 	var next int
 	var mu sync.Mutex
 	var first error
@@ -405,7 +410,7 @@ func forChunks(ctx context.Context, j *tensorJob, par int, fn func(w int, s *scr
 				mu.Lock()
 				c := next
 				next++
-				stop := first != nil || c >= j.nChunks
+				stop := first != nil || c >= count
 				mu.Unlock()
 				if stop {
 					return
@@ -489,6 +494,20 @@ func prepareWindows(ctx context.Context, j *tensorJob, par int) error {
 	}
 	if len(queries) == 0 {
 		return nil
+	}
+	setWindows := func() {
+		for k := 0; k < m; k++ {
+			if loQ[k] != nil {
+				c.lo[k] = loQ[k].bits
+			}
+			if hiQ[k] != nil {
+				c.hi[k] = hiQ[k].bits
+			}
+		}
+	}
+	if ok, err := bracketSelect(ctx, j, par, queries); err != nil || ok {
+		setWindows()
+		return err
 	}
 	base := j.o.base
 	par = min(par, j.nChunks)
@@ -574,14 +593,7 @@ func prepareWindows(ctx context.Context, j *tensorJob, par int) error {
 		lo, _ := pickRank(t, q.rest)
 		q.bits = q.bin<<16 | lo
 	}
-	for k := 0; k < m; k++ {
-		if loQ[k] != nil {
-			c.lo[k] = loQ[k].bits
-		}
-		if hiQ[k] != nil {
-			c.hi[k] = hiQ[k].bits
-		}
-	}
+	setWindows()
 	return nil
 }
 

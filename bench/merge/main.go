@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -66,7 +67,7 @@ func main() {
 	py := flag.String("python", "/usr/bin/python3", "python with torch for the reference")
 	methods := flag.String("methods", "linear,slerp,ties,dare_ties", "methods to run")
 	noTorch := flag.Bool("no-torch", false, "skip the PyTorch reference (quick reruns of the Go side)")
-	reps := flag.Int("reps", 3, "runs of floor and merge per method, alternated; the best of each is compared")
+	reps := flag.Int("reps", 3, "runs of floor and merge per method, alternated; the medians are compared")
 	flag.Parse()
 	if *noTorch {
 		*py = ""
@@ -358,16 +359,26 @@ func timed(name string, args ...string) (measure, error) {
 	return measure{wall: wall, cpu: cpu, rssMiB: float64(ru.Maxrss) / 1024, out: strings.TrimSpace(string(out))}, nil
 }
 
-// best keeps the fastest of repeated runs (and the highest peak RSS seen): on a shared
-// VM, writing 1 GB into fresh page-cache pages costs anywhere from 0.2 s to 2 s, so a
-// single run of either side says more about the kernel than about the merge.
-func best(a, b measure) measure {
-	rss := max(a.rssMiB, b.rssMiB)
-	if b.wall < a.wall {
-		a = b
+// median keeps the median wall and CPU time of repeated runs (and the highest peak RSS
+// seen): on a shared VM, writing 1 GB into fresh page-cache pages costs anywhere from
+// 0.2 s to 2 s, so a single run of either side says more about the kernel than about
+// the merge, and the floor and the merge alternate so both see the same machine.
+func median(ms []measure) measure {
+	walls := make([]time.Duration, len(ms))
+	cpus := make([]time.Duration, len(ms))
+	var rss float64
+	for i, m := range ms {
+		walls[i], cpus[i], rss = m.wall, m.cpu, max(rss, m.rssMiB)
 	}
-	a.rssMiB = rss
-	return a
+	slices.Sort(walls)
+	slices.Sort(cpus)
+	mid := func(d []time.Duration) time.Duration {
+		if len(d)%2 == 1 {
+			return d[len(d)/2]
+		}
+		return (d[len(d)/2-1] + d[len(d)/2]) / 2
+	}
+	return measure{wall: mid(walls), cpu: mid(cpus), rssMiB: rss, out: ms[len(ms)-1].out}
 }
 
 func bench(dir, py string, methods []string, reps int) error {
@@ -425,7 +436,7 @@ func bench(dir, py string, methods []string, reps int) error {
 		}
 		floorOut := filepath.Join(dir, "floor.safetensors")
 		goOut := filepath.Join(dir, method+".go.safetensors")
-		var fl, mg measure
+		var fls, mgs []measure
 		var walls []string
 		for r := 0; r < reps; r++ { // alternate, so both sides see the same machine state
 			f, err := timed(self, append([]string{"floor", floorOut}, inputs...)...)
@@ -440,14 +451,11 @@ func bench(dir, py string, methods []string, reps int) error {
 			if r < reps-1 {
 				os.Remove(goOut)
 			}
-			if r == 0 {
-				fl, mg = f, m
-			} else {
-				fl, mg = best(fl, f), best(mg, m)
-			}
+			fls, mgs = append(fls, f), append(mgs, m)
 			walls = append(walls, fmt.Sprintf("%.2f/%.2f", m.wall.Seconds(), f.wall.Seconds()))
 		}
 		runs[method] = strings.Join(walls, " ")
+		fl, mg := median(fls), median(mgs)
 		thOut := filepath.Join(dir, method+".torch.safetensors")
 		var th measure
 		diff := math.NaN()
@@ -480,7 +488,7 @@ func bench(dir, py string, methods []string, reps int) error {
 			need, verdict(vsFloor >= need), torchOK, verdict(mg.rssMiB <= budget))
 	}
 	fmt.Printf("load average at end: %s\n", loadavg())
-	fmt.Printf("\nevery run, merge_s/floor_s (best of %d is in the table):\n", reps)
+	fmt.Printf("\nevery run, merge_s/floor_s (the table holds the median of %d):\n", reps)
 	for _, method := range methods {
 		fmt.Printf("  %-10s %s\n", method, runs[method])
 	}

@@ -176,22 +176,19 @@ func (j *tensorJob) fusedGTA() *gtaArgs {
 	return g
 }
 
-// fusedDots is slerp's pre-pass on raw chunks; ok is false on a non-finite input.
-func fusedDots(j *tensorJob, c int, s *scratch) (ab, aa, bb float64, ok bool, err error) {
+// fusedDots is slerp's pre-pass on raw chunks: one (a·b, a·a, b·b) per dotBlock
+// into res; ok is false on a non-finite input.
+func fusedDots(j *tensorJob, c int, s *scratch, res []float64) (ok bool, err error) {
 	start, n := j.span(c)
 	rc := &s.rc
 	defer rc.done()
 	if err := s.loadRaw(j, start, n, rc); err != nil {
-		return 0, 0, 0, false, err
+		return false, err
 	}
 	if n == 0 {
-		return 0, 0, 0, true, nil
+		return true, nil
 	}
-	var res [3]C.double
-	if C.mk_fused_dots(rc.ptrs[0], rc.types[0], rc.ptrs[1], rc.types[1], C.int64_t(n), &res[0]) != 0 {
-		return 0, 0, 0, false, nil
-	}
-	return float64(res[0]), float64(res[1]), float64(res[2]), true, nil
+	return C.mk_fused_dots(rc.ptrs[0], rc.types[0], rc.ptrs[1], rc.types[1], C.int64_t(n), (*C.double)(&res[0])) == 0, nil
 }
 
 // toFloatC and fromFloatC expose the kernels' conversions to the tests.
@@ -214,6 +211,11 @@ func fromFloatC(t elemType, src []float32, raw []byte) {
 // inside bin. ok is false on a non-finite input (the unfused pass then reports it).
 func fusedHist(j *tensorJob, c int, s *scratch, low bool, models []int, bins []uint32, hs []*[histBins]uint32) (ok bool, err error) {
 	start, n := j.span(c)
+	return fusedHistAt(j, start, n, s, low, models, bins, hs)
+}
+
+// fusedHistAt is fusedHist on elements [start, start+n) of the tensor.
+func fusedHistAt(j *tensorJob, start, n int64, s *scratch, low bool, models []int, bins []uint32, hs []*[histBins]uint32) (ok bool, err error) {
 	rc := &s.rc
 	defer rc.done()
 	if err := s.loadRaw(j, start, n, rc); err != nil {

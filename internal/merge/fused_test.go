@@ -106,8 +106,8 @@ func TestFusedMatchesUnfused(t *testing.T) {
 					}
 					if i == 0 {
 						first = got[1]
-					} else if i == 1 && string(got[1]) != string(first) {
-						t.Fatalf("%s %s -> %q: fused output differs between parallelism 1 and 3", dt, method, out)
+					} else if string(got[1]) != string(first) {
+						t.Fatalf("%s %s -> %q: fused output with options %+v differs from parallelism 1", dt, method, out, o)
 					}
 				}
 			}

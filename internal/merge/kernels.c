@@ -117,11 +117,12 @@ void mk_consensus(const float *base, const float *d, const float *weight, int m,
     }
 }
 
-// 16 float32 lanes per product, flushed to double every 1024 elements.
+// Dot products per 1024-element block (res[3*b .. 3*b+2] = a·b, a·a, b·b of block
+// b): 16 float32 lanes per product, summed into double lane by lane. The caller adds
+// the blocks in tensor order, so the totals do not depend on how the tensor was cut.
 void mk_dots(const float *a, const float *b, int64_t n, double *res) {
-    double ab = 0, aa = 0, bb = 0;
-    for (int64_t s = 0; s < n; s += 1024) {
-        int64_t e = s + 1024 < n ? s + 1024 : n;
+    for (int64_t s = 0; s < n; s += MK_DOTBLOCK) {
+        int64_t e = s + MK_DOTBLOCK < n ? s + MK_DOTBLOCK : n;
         float pab[16] = {0}, paa[16] = {0}, pbb[16] = {0};
         int64_t i = s;
 #if defined(__AVX2__)
@@ -156,15 +157,17 @@ void mk_dots(const float *a, const float *b, int64_t n, double *res) {
             paa[k] += x * x;
             pbb[k] += y * y;
         }
+        double ab = 0, aa = 0, bb = 0;
         for (int k = 0; k < 16; k++) {
             ab += pab[k];
             aa += paa[k];
             bb += pbb[k];
         }
+        double *r = res + 3 * (s / MK_DOTBLOCK);
+        r[0] = ab;
+        r[1] = aa;
+        r[2] = bb;
     }
-    res[0] = ab;
-    res[1] = aa;
-    res[2] = bb;
 }
 
 void mk_hist_high(const float *base, const float *x, uint32_t *h, int64_t n) {
@@ -306,20 +309,13 @@ int mk_fused_weighted(const void *const *src, const int *types, const float *w, 
 }
 
 int mk_fused_dots(const void *a, int ta, const void *b, int tb, int64_t n, double *res) {
-    float ba[FBLOCK], bb[FBLOCK];
-    double acc[3] = {0, 0, 0}, r[3];
-    for (int64_t s = 0; s < n; s += FBLOCK) { // FBLOCK = mk_dots' flush block
-        int64_t len = n - s < FBLOCK ? n - s : FBLOCK;
+    float ba[MK_DOTBLOCK], bb[MK_DOTBLOCK];
+    for (int64_t s = 0; s < n; s += MK_DOTBLOCK) {
+        int64_t len = n - s < MK_DOTBLOCK ? n - s : MK_DOTBLOCK;
         const float *x = load_block(a, ta, s, ba, len), *y = load_block(b, tb, s, bb, len);
         if (any_nonfinite(x, len) || any_nonfinite(y, len)) return 1;
-        mk_dots(x, y, len, r);
-        acc[0] += r[0];
-        acc[1] += r[1];
-        acc[2] += r[2];
+        mk_dots(x, y, len, res + 3 * (s / MK_DOTBLOCK));
     }
-    res[0] = acc[0];
-    res[1] = acc[1];
-    res[2] = acc[2];
     return 0;
 }
 
@@ -346,37 +342,61 @@ int mk_fused_gta(const void *base, int tbase, const void *const *models, const i
     return 0;
 }
 
-// mk_fused_window counts, for one model, the |x - base| bits above thi and collects
-// those in [lo, thi] into got (up to cap; *ngot counts them all). The exact rank
-// select of the magnitude methods then runs on the few collected values.
-int mk_fused_window(const void *base, int tbase, const void *x, int tx, int64_t n, uint32_t lo,
-                    uint32_t thi, uint64_t *above, uint32_t *got, int64_t cap, int64_t *ngot) {
+// mk_fused_bracket is the exact pass of the sampled magnitude select: for each query
+// q (model qmodel[q] of xs, queries of one model next to each other) it counts the
+// |x - base| bits above hi[q] into above[q] and histograms those in [lo[q], hi[q]]
+// into hist[q][bits - lo[q]]. Each source is decoded once per block; the counting
+// loops vectorise and only the few values inside a bracket are scattered.
+int mk_fused_bracket(const void *base, int tbase, const void *const *xs, const int *tx, int nq,
+                     const int *qmodel, const uint32_t *lo, const uint32_t *hi, uint64_t *above,
+                     uint32_t *const *hist, int64_t n) {
     float bbuf[FBLOCK], xbuf[FBLOCK];
     uint32_t bits[FBLOCK];
-    uint64_t cnt = 0;
-    int64_t k = *ngot;
     for (int64_t s = 0; s < n; s += FBLOCK) {
         int64_t len = n - s < FBLOCK ? n - s : FBLOCK;
-        const float *b = load_block(base, tbase, s, bbuf, len), *v = load_block(x, tx, s, xbuf, len);
-        if (any_nonfinite(b, len) || any_nonfinite(v, len)) return 1;
-        uint32_t inwin = 0;
-        for (int64_t i = 0; i < len; i++) {
-            uint32_t u = f2u(v[i] - b[i]) & 0x7fffffffu;
-            bits[i] = u;
-            cnt += u > thi;
-            inwin |= (u >= lo) & (u <= thi);
-        }
-        if (!inwin) continue;
-        for (int64_t i = 0; i < len; i++) {
-            uint32_t u = bits[i];
-            if (u >= lo && u <= thi) {
-                if (k < cap) got[k] = u;
-                k++;
+        const float *b = load_block(base, tbase, s, bbuf, len);
+        if (any_nonfinite(b, len)) return 1;
+        int cur = -1;
+        for (int q = 0; q < nq; q++) {
+            if (qmodel[q] != cur) {
+                cur = qmodel[q];
+                const float *v = load_block(xs[cur], tx[cur], s, xbuf, len);
+                if (any_nonfinite(v, len)) return 1;
+                for (int64_t i = 0; i < len; i++) bits[i] = f2u(v[i] - b[i]) & 0x7fffffffu;
+            }
+            const uint32_t l = lo[q], h = hi[q];
+            uint32_t cnt = 0, inwin = 0;
+            for (int64_t i = 0; i < len; i++) {
+                uint32_t u = bits[i];
+                cnt += u > h;
+                inwin += (u >= l) & (u <= h);
+            }
+            above[q] += cnt;
+            if (!inwin) continue;
+            uint32_t *hq = hist[q];
+            int64_t i = 0;
+#if defined(__AVX2__)
+            {   // a vector compare finds the few values inside (a branch per element mispredicts);
+                // bits are |d| (< 2^31) and lo <= hi < 2^31, so signed compares are exact
+                const __m256i vl = _mm256_set1_epi32((int32_t)l - 1), vh = _mm256_set1_epi32((int32_t)h);
+                for (; i + 8 <= len; i += 8) {
+                    __m256i u = _mm256_loadu_si256((const __m256i *)(bits + i));
+                    __m256i in = _mm256_andnot_si256(_mm256_cmpgt_epi32(u, vh), _mm256_cmpgt_epi32(u, vl));
+                    int mk = _mm256_movemask_ps(_mm256_castsi256_ps(in));
+                    while (mk) {
+                        int k = __builtin_ctz(mk);
+                        mk &= mk - 1;
+                        hq[bits[i + k] - l]++;
+                    }
+                }
+            }
+#endif
+            for (; i < len; i++) {
+                uint32_t u = bits[i];
+                if (u >= l && u <= h) hq[u - l]++;
             }
         }
     }
-    *above += cnt;
-    *ngot = k;
     return 0;
 }
 

@@ -36,13 +36,18 @@ func goWeightedSum(in [][]float32, w []float32, out []float32) {
 	}
 }
 
-// goDotStats accumulates a·b, a·a and b·b: 16 float32 lanes per product over
-// blocks of 1024 elements, flushed to float64 (fast, accurate, and the exact order
-// the C kernel uses).
-func goDotStats(a, b []float32) (ab, aa, bb float64) {
+// dotBlock is the block of slerp's dot products: one (a·b, a·a, b·b) per block of
+// this many elements, added in tensor order once every chunk is done, so the sums
+// (and the merged bytes) are the same whatever the chunking and parallelism.
+const dotBlock = 1024
+
+// goDotBlocks writes, for each dotBlock-element block of a and b, a·b, a·a and b·b
+// into res[3·block:]: 16 float32 lanes per product, summed into float64 lane by lane
+// (fast, accurate, and the exact order the C kernel uses).
+func goDotBlocks(a, b []float32, res []float64) {
 	b = b[:len(a)]
-	for s := 0; s < len(a); s += 1024 {
-		e := min(s+1024, len(a))
+	for s := 0; s < len(a); s += dotBlock {
+		e := min(s+dotBlock, len(a))
 		var pab, paa, pbb [16]float32
 		i := s
 		for ; i+16 <= e; i += 16 {
@@ -59,11 +64,21 @@ func goDotStats(a, b []float32) (ab, aa, bb float64) {
 			paa[k] += x * x
 			pbb[k] += y * y
 		}
+		var ab, aa, bb float64
 		for k := 0; k < 16; k++ {
 			ab += float64(pab[k])
 			aa += float64(paa[k])
 			bb += float64(pbb[k])
 		}
+		r := res[3*(s/dotBlock):]
+		r[0], r[1], r[2] = ab, aa, bb
+	}
+}
+
+// sumDotBlocks adds the per-block dot products in tensor order.
+func sumDotBlocks(res []float64) (ab, aa, bb float64) {
+	for i := 0; i+2 < len(res); i += 3 {
+		ab, aa, bb = ab+res[i], aa+res[i+1], bb+res[i+2]
 	}
 	return
 }

@@ -8,6 +8,7 @@ void mk_delta(const float *x, const float *base, float w, int mode, uint32_t lo,
 void mk_finish(const float *base, float f, float *out, int64_t n);
 void mk_consensus(const float *base, const float *d, const float *weight, int m, float lambda,
                   int normalize, float *out, int64_t n);
+#define MK_DOTBLOCK 1024 // slerp's dot products: one (a·b, a·a, b·b) per block of this many elements
 void mk_dots(const float *a, const float *b, int64_t n, double *res);
 void mk_hist_high(const float *base, const float *x, uint32_t *h, int64_t n);
 void mk_hist_low(const float *base, const float *x, uint32_t bin, uint32_t *h, int64_t n);
@@ -19,8 +20,9 @@ int mk_fused_gta(const void *base, int tbase, const void *const *models, const i
                  const float *w, int mode, const uint32_t *lo, const uint32_t *hi, const uint64_t *key,
                  const uint32_t *thr, int64_t start, int consensus, const float *weight, float lambda,
                  int normalize, float finish, void *out, int otype, int64_t n);
-int mk_fused_window(const void *base, int tbase, const void *x, int tx, int64_t n, uint32_t lo,
-                    uint32_t thi, uint64_t *above, uint32_t *got, int64_t cap, int64_t *ngot);
+int mk_fused_bracket(const void *base, int tbase, const void *const *xs, const int *tx, int nq,
+                     const int *qmodel, const uint32_t *lo, const uint32_t *hi, uint64_t *above,
+                     uint32_t *const *hist, int64_t n);
 void mk_to_float(const void *p, int t, float *dst, int64_t n);
 void mk_from_float(const float *x, void *p, int t, int64_t n);
 int mk_fused_hist(const void *base, int tbase, const void *x, int tx, int64_t n, int low, uint32_t bin, uint32_t *h);

@@ -40,13 +40,12 @@ func weightedSum(in [][]float32, w []float32, out []float32) {
 	}
 }
 
-func dotStats(a, b []float32) (ab, aa, bb float64) {
+// dotBlocks: the C version of goDotBlocks.
+func dotBlocks(a, b []float32, res []float64) {
 	if len(a) == 0 {
 		return
 	}
-	var res [3]C.double
-	C.mk_dots(fp(a), fp(b), C.int64_t(len(a)), &res[0])
-	return float64(res[0]), float64(res[1]), float64(res[2])
+	C.mk_dots(fp(a), fp(b), C.int64_t(len(a)), (*C.double)(&res[0]))
 }
 
 func histHigh(base, x []float32, h *[histBins]uint32) {

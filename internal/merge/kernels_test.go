@@ -37,10 +37,13 @@ func TestCKernelsMatchGo(t *testing.T) {
 		goWeightedSum(in, w, y)
 		eq("weightedSum", x, y)
 	}
-	ab, aa, bb := dotStats(a, b)
-	gab, gaa, gbb := goDotStats(a, b)
-	if ab != gab || aa != gaa || bb != gbb {
-		t.Fatalf("dotStats C %v %v %v Go %v %v %v", ab, aa, bb, gab, gaa, gbb)
+	cd, gd := make([]float64, 3*((n+dotBlock-1)/dotBlock)), make([]float64, 3*((n+dotBlock-1)/dotBlock))
+	dotBlocks(a, b, cd)
+	goDotBlocks(a, b, gd)
+	for i := range cd {
+		if cd[i] != gd[i] {
+			t.Fatalf("dotBlocks[%d]: C %v Go %v", i, cd[i], gd[i])
+		}
 	}
 	var h1, h2 [histBins]uint32
 	histHigh(base, a, &h1)

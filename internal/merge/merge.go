@@ -228,6 +228,9 @@ func newJob(spec *Spec, o *outTensor, chunk int64) (*tensorJob, error) {
 		}
 	case "slerp":
 		j.kind, j.slerpT = kindSlerp, spec.param(-1, "t", o, 0)
+		// chunks start on dot-product blocks, so every block lies in one chunk
+		j.chunk = (j.chunk + dotBlock - 1) / dotBlock * dotBlock
+		j.nChunks = max(1, int((o.elems+j.chunk-1)/j.chunk))
 	case "model_stock":
 		j.kind = kindStock
 		for k := range o.srcs {
@@ -388,7 +391,12 @@ func compute(j *tensorJob, c int, s *scratch) ([]byte, error) {
 
 // forChunks runs fn over every chunk of j on par goroutines, each with its own scratch.
 func forChunks(ctx context.Context, j *tensorJob, par int, fn func(w int, s *scratch, c int) error) error {
-	par = min(par, j.nChunks)
+	return forRange(ctx, j.nChunks, par, fn)
+}
+
+// forRange runs fn(w, s, i) for i in [0, count) on par goroutines, each with its own scratch.
+func forRange(ctx context.Context, count, par int, fn func(w int, s *scratch, c int) error) error {
+	par = max(1, min(par, count))
 	var next int
 	var mu sync.Mutex
 	var first error
@@ -402,7 +410,7 @@ func forChunks(ctx context.Context, j *tensorJob, par int, fn func(w int, s *scr
 				mu.Lock()
 				c := next
 				next++
-				stop := first != nil || c >= j.nChunks
+				stop := first != nil || c >= count
 				mu.Unlock()
 				if stop {
 					return
@@ -435,34 +443,29 @@ func prepare(ctx context.Context, j *tensorJob, par int, cache *tensorCache) err
 	}
 	switch {
 	case j.kind == kindSlerp:
-		type dots struct{ ab, aa, bb float64 }
-		per := make([]dots, j.nChunks)
+		// One (a·b, a·a, b·b) per dotBlock of the tensor, added in tensor order at the
+		// end: the same sums whatever the chunking and parallelism.
+		per := make([]float64, 3*((j.o.elems+dotBlock-1)/dotBlock))
 		err := forChunks(ctx, j, par, func(_ int, s *scratch, c int) error {
+			start, n := j.span(c)
+			res := per[3*(start/dotBlock) : 3*((start+n+dotBlock-1)/dotBlock)]
 			if fusable(j) && !noFuse {
-				ab, aa, bb, ok, err := fusedDots(j, c, s)
-				if err != nil {
+				ok, err := fusedDots(j, c, s, res)
+				if err != nil || ok {
 					return err
-				}
-				if ok {
-					per[c] = dots{ab, aa, bb}
-					return nil
 				}
 			}
 			if _, _, err := s.load(j, c); err != nil {
 				return err
 			}
-			ab, aa, bb := dotStats(s.in[0], s.in[1])
-			per[c] = dots{ab, aa, bb}
+			dotBlocks(s.in[0], s.in[1], res)
 			return nil
 		})
 		if err != nil {
 			return err
 		}
 		j.cacheFull = j.cache != nil
-		var ab, aa, bb float64
-		for _, d := range per { // fixed order: same sums whatever the parallelism
-			ab, aa, bb = ab+d.ab, aa+d.aa, bb+d.bb
-		}
+		ab, aa, bb := sumDotBlocks(per)
 		s0, s1 := slerpCoeffs(j.slerpT, ab, aa, bb)
 		j.kind, j.weights = kindWeighted, []float32{float32(s0), float32(s1)}
 	case j.kind == kindGTA && j.gta.window:
@@ -491,6 +494,20 @@ func prepareWindows(ctx context.Context, j *tensorJob, par int) error {
 	}
 	if len(queries) == 0 {
 		return nil
+	}
+	setWindows := func() {
+		for k := 0; k < m; k++ {
+			if loQ[k] != nil {
+				c.lo[k] = loQ[k].bits
+			}
+			if hiQ[k] != nil {
+				c.hi[k] = hiQ[k].bits
+			}
+		}
+	}
+	if ok, err := bracketSelect(ctx, j, par, queries); err != nil || ok {
+		setWindows()
+		return err
 	}
 	base := j.o.base
 	par = min(par, j.nChunks)
@@ -576,14 +593,7 @@ func prepareWindows(ctx context.Context, j *tensorJob, par int) error {
 		lo, _ := pickRank(t, q.rest)
 		q.bits = q.bin<<16 | lo
 	}
-	for k := 0; k < m; k++ {
-		if loQ[k] != nil {
-			c.lo[k] = loQ[k].bits
-		}
-		if hiQ[k] != nil {
-			c.hi[k] = hiQ[k].bits
-		}
-	}
+	setWindows()
 	return nil
 }
 

@@ -41,13 +41,13 @@ func goHistLow(base, x []float32, bin uint32, h *[histBins]uint32) {
 
 // pickRank walks a histogram from the top and returns the bin holding rank k and
 // the rank left inside it.
-func pickRank(h []uint64, k uint64) (bin uint32, rest uint64) {
+func pickRank[T uint32 | uint64](h []T, k uint64) (bin uint32, rest uint64) {
 	var above uint64
 	for b := len(h) - 1; b >= 0; b-- {
-		if above+h[b] >= k {
+		if above+uint64(h[b]) >= k {
 			return uint32(b), k - above
 		}
-		above += h[b]
+		above += uint64(h[b])
 	}
 	return 0, 1 // unreachable for 1 <= k <= total
 }

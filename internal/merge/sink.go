@@ -26,11 +26,15 @@ type sink interface {
 }
 
 // hashedFile is a temp file whose bytes are hashed and counted as they are written.
+// Each buffer is hashed on a second goroutine while the write system call copies
+// it, so the writer's time per buffer is the longer of the two, not their sum.
 type hashedFile struct {
-	f *os.File
-	h hash.Hash
-	n int64
-	w *bufio.Writer
+	f      *os.File
+	h      hash.Hash
+	n      int64
+	w      *bufio.Writer
+	toHash chan []byte
+	hashed chan struct{}
 }
 
 func createHashed(dir, pattern string) (*hashedFile, error) {
@@ -38,16 +42,32 @@ func createHashed(dir, pattern string) (*hashedFile, error) {
 	if err != nil {
 		return nil, err
 	}
-	hf := &hashedFile{f: f, h: sha256.New()}
+	hf := &hashedFile{f: f, h: sha256.New(), toHash: make(chan []byte), hashed: make(chan struct{})}
+	go func() {
+		for p := range hf.toHash {
+			hf.h.Write(p)
+			hf.hashed <- struct{}{}
+		}
+	}()
 	hf.w = bufio.NewWriterSize(hf, 1<<20)
 	return hf, nil
 }
 
 func (hf *hashedFile) Write(p []byte) (int, error) {
+	hf.toHash <- p // p stays unchanged until the hasher is done with it
 	n, err := hf.f.Write(p)
-	hf.h.Write(p[:n])
+	<-hf.hashed
 	hf.n += int64(n)
-	return n, err
+	return n, err // a short write fails the merge, so the hash of all of p is never used
+}
+
+// close stops the hasher and closes the file.
+func (hf *hashedFile) close() error {
+	if hf.toHash != nil {
+		close(hf.toHash)
+		hf.toHash = nil
+	}
+	return hf.f.Close()
 }
 
 // finish flushes, optionally syncs and closes; it returns the hex sha256.
@@ -60,7 +80,7 @@ func (hf *hashedFile) finish(sync bool) (string, error) {
 			return "", err
 		}
 	}
-	if err := hf.f.Close(); err != nil {
+	if err := hf.close(); err != nil {
 		return "", err
 	}
 	return hex.EncodeToString(hf.h.Sum(nil)), nil
@@ -100,7 +120,7 @@ func newGGUFSink(out string, pl *plan, opts Options) (*ggufSink, error) {
 	}
 	gw, err := gguf.NewWriter(hf.w, kvs, infos)
 	if err != nil {
-		hf.f.Close()
+		hf.close()
 		os.Remove(hf.f.Name())
 		return nil, fmt.Errorf("out %s: %v", out, err)
 	}
@@ -150,7 +170,7 @@ func (s *ggufSink) commit() (Result, error) {
 }
 
 func (s *ggufSink) abort() {
-	s.hf.f.Close()
+	s.hf.close()
 	os.Remove(s.hf.f.Name())
 }
 
@@ -229,7 +249,7 @@ func (s *stSink) open(i int) error {
 	}
 	sw, err := safetensors.NewWriter(hf.w, map[string]string{"format": "pt"}, s.shards[i])
 	if err != nil {
-		hf.f.Close()
+		hf.close()
 		os.Remove(hf.f.Name())
 		return fmt.Errorf("out %s: %v", s.out, err)
 	}
@@ -379,7 +399,7 @@ func (s *stSink) editConfig(data []byte) ([]byte, error) {
 
 func (s *stSink) abort() {
 	if s.hf != nil {
-		s.hf.f.Close()
+		s.hf.close()
 		os.Remove(s.hf.f.Name())
 	}
 	if s.dir != "" {

@@ -48,17 +48,18 @@ type Weights struct {
 // safetensors checkpoints, every dtype internal/merge reads) and returns the
 // pairwise cosines of the task vectors models[i] − ancestor over all
 // tensors. Every model must have exactly the ancestor's tensors and shapes.
+//
+// An empty ancestor means the population has no common ancestor: the
+// element-wise mean of the models (their centroid) stands in for it. The
+// deviations from a centroid sum to zero, so the cosines lean negative (n
+// equal-norm vectors average −1/(n−1)) and distances sit above 1; compare
+// such numbers with each other, not with ancestor-based ones.
 // Memory is len(models)+1 chunks; the sums are float64 in a fixed order, so
 // the result is deterministic.
 func TaskVectors(ctx context.Context, ancestor string, models []string, opts Options) (Weights, error) {
 	if len(models) < 2 {
 		return Weights{}, fmt.Errorf("diversity: %d models; at least 2 are needed", len(models))
 	}
-	anc, err := merge.OpenReader(ancestor)
-	if err != nil {
-		return Weights{}, fmt.Errorf("ancestor: %w", err)
-	}
-	defer anc.Close()
 	rs := make([]*merge.Reader, len(models))
 	defer func() {
 		for _, r := range rs {
@@ -67,12 +68,27 @@ func TaskVectors(ctx context.Context, ancestor string, models []string, opts Opt
 			}
 		}
 	}()
-	tensors := anc.Tensors()
+	var anc *merge.Reader
+	var err error
+	refPath := ancestor
+	if ancestor != "" {
+		if anc, err = merge.OpenReader(ancestor); err != nil {
+			return Weights{}, fmt.Errorf("ancestor: %w", err)
+		}
+		defer anc.Close()
+	}
+	var tensors []merge.TensorMeta
 	for i, p := range models {
 		if rs[i], err = merge.OpenReader(p); err != nil {
 			return Weights{}, fmt.Errorf("models[%d]: %w", i, err)
 		}
-		if err := sameTensors(ancestor, tensors, p, rs[i].Tensors()); err != nil {
+		if i == 0 && anc == nil {
+			refPath = p // without an ancestor, models[0] sets the tensors the others must have
+			tensors = rs[0].Tensors()
+		} else if i == 0 {
+			tensors = anc.Tensors()
+		}
+		if err := sameTensors(refPath, tensors, p, rs[i].Tensors()); err != nil {
 			return Weights{}, fmt.Errorf("models[%d]: %w", i, err)
 		}
 	}
@@ -101,13 +117,19 @@ func TaskVectors(ctx context.Context, ancestor string, models []string, opts Opt
 		}
 		for start := int64(0); start < t.Elements; start += chunk {
 			m := min(chunk, t.Elements-start)
-			if raw, err = anc.ReadFloat32(t.Name, start, base[:m], raw); err != nil {
-				return Weights{}, fmt.Errorf("ancestor: %w", err)
-			}
 			for i, r := range rs {
 				if raw, err = r.ReadFloat32(t.Name, start, vals[i][:m], raw); err != nil {
 					return Weights{}, fmt.Errorf("models[%d]: %w", i, err)
 				}
+			}
+			if anc != nil {
+				if raw, err = anc.ReadFloat32(t.Name, start, base[:m], raw); err != nil {
+					return Weights{}, fmt.Errorf("ancestor: %w", err)
+				}
+			} else {
+				centroid(base[:m], vals, m)
+			}
+			for i := range rs {
 				d, v := delta[i][:m], vals[i][:m]
 				for k := range d {
 					d[k] = v[k] - base[k]
@@ -140,6 +162,18 @@ func TaskVectors(ctx context.Context, ancestor string, models []string, opts Opt
 	}
 	w.MeanDistance, w.MinDistance, w.MaxDistance = distances(w.Cosine)
 	return w, nil
+}
+
+// centroid writes the element-wise mean of vals[*][:m] into dst (summed in
+// float64, in model order, so it is deterministic).
+func centroid(dst []float32, vals [][]float32, m int64) {
+	for k := range m {
+		s := 0.0
+		for _, v := range vals {
+			s += float64(v[k])
+		}
+		dst[k] = float32(s / float64(len(vals)))
+	}
 }
 
 // dotF64 is the dot product of one chunk, summed in float64 so a large model
@@ -186,16 +220,16 @@ func sameTensors(ancPath string, anc []merge.TensorMeta, path string, got []merg
 	for _, a := range anc {
 		t, ok := byName[a.Name]
 		if !ok {
-			return fmt.Errorf("%s has no tensor %q (the ancestor %s has)", path, a.Name, ancPath)
+			return fmt.Errorf("%s has no tensor %q (%s has)", path, a.Name, ancPath)
 		}
 		if fmt.Sprint(t.Shape) != fmt.Sprint(a.Shape) {
-			return fmt.Errorf("%s: tensor %q has shape %v, the ancestor %s has %v", path, a.Name, t.Shape, ancPath, a.Shape)
+			return fmt.Errorf("%s: tensor %q has shape %v, %s has %v", path, a.Name, t.Shape, ancPath, a.Shape)
 		}
 	}
 	if len(got) != len(anc) {
 		for _, t := range got {
 			if !hasTensor(anc, t.Name) {
-				return fmt.Errorf("%s: tensor %q is not in the ancestor %s", path, t.Name, ancPath)
+				return fmt.Errorf("%s: tensor %q is not in %s", path, t.Name, ancPath)
 			}
 		}
 		return errors.New(path + ": duplicate tensor names")

@@ -199,6 +199,33 @@ func TestTaskVectorsChunkedMatchesDirect(t *testing.T) {
 	}
 }
 
+// Without an ancestor the models' centroid stands in. Models a=(2,0), b=(0,2), c=(1,1): centroid (1,1),
+// deviations (1,−1), (−1,1), (0,0): cos(a,b) = −1, c has no direction.
+func TestTaskVectorsCentroid(t *testing.T) {
+	dir := t.TempDir()
+	a := writeGGUF(t, filepath.Join(dir, "a.gguf"), []tensor{f32("t", 2, 0)})
+	b := writeGGUF(t, filepath.Join(dir, "b.gguf"), []tensor{f32("t", 0, 2)})
+	c := writeGGUF(t, filepath.Join(dir, "c.gguf"), []tensor{f32("t", 1, 1)})
+	w, err := TaskVectors(context.Background(), "", []string{a, b, c}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.Abs(w.Cosine[0][1]+1) > 1e-12 || w.Cosine[0][2] != 0 || w.Cosine[1][2] != 0 {
+		t.Fatalf("cosines %v", w.Cosine)
+	}
+	if math.Abs(w.Norms[0]-math.Sqrt2) > 1e-15 || w.Norms[2] != 0 {
+		t.Fatalf("norms %v", w.Norms)
+	}
+	if want := (2.0 + 1 + 1) / 3; math.Abs(w.MeanDistance-want) > 1e-12 || math.Abs(w.MaxDistance-2) > 1e-12 {
+		t.Fatalf("distances %v/%v, want mean %v max 2", w.MeanDistance, w.MaxDistance, want)
+	}
+	// models[0] sets the tensors without an ancestor.
+	d := writeGGUF(t, filepath.Join(dir, "d.gguf"), []tensor{f32("u", 1, 1)})
+	if _, err := TaskVectors(context.Background(), "", []string{a, d}, Options{}); err == nil || !strings.Contains(err.Error(), `models[1]`) {
+		t.Fatalf("mismatch without ancestor: %v", err)
+	}
+}
+
 // Models equal to the ancestor have zero task vectors: the same as each other, orthogonal to the rest.
 func TestZeroTaskVectors(t *testing.T) {
 	dir := t.TempDir()
@@ -233,7 +260,7 @@ func TestTaskVectorsBadInput(t *testing.T) {
 		{"one model", []string{ok}, []string{"at least 2"}},
 		{"shape", []string{ok, shape}, []string{"models[1]", "shape.gguf", `"t"`, "shape [3]"}},
 		{"missing", []string{missing, ok}, []string{"models[0]", "missing.gguf", `no tensor "u"`}},
-		{"extra", []string{ok, extra}, []string{"models[1]", `"v" is not in the ancestor`}},
+		{"extra", []string{ok, extra}, []string{"models[1]", `"v" is not in`, "anc.gguf"}},
 		{"nan", []string{ok, nan}, []string{"models[1]", "nan.gguf", "non-finite"}},
 		{"no file", []string{ok, filepath.Join(dir, "nope.gguf")}, []string{"models[1]", "nope.gguf"}},
 	} {

@@ -14,7 +14,7 @@ endif
 GO ?= go
 PY := /usr/bin/python3
 
-.PHONY: all build test test-portable vet fuzz fuzz-short quickstart bench-llm bench-train bench-merge bench-real chaos cuda python-deps check-llamacpp llamacpp-npm gpu-check-dry
+.PHONY: all build test test-report test-portable vet fuzz fuzz-short quickstart bench-llm bench-train bench-merge bench-real chaos cuda python-deps check-llamacpp llamacpp-npm gpu-check-dry
 
 all: build
 
@@ -30,6 +30,13 @@ test:
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 45m ./...
 	$(MAKE) fuzz-short
+
+# The HTML reports opened in a real headless browser (Debian's chromium, installed when missing); in
+# `make test` this check skips, saying why, where no chromium is installed.
+test-report:
+	@command -v chromium >/dev/null 2>&1 || { echo "installing chromium (apt)"; \
+		if [ "$$(id -u)" = 0 ]; then apt-get install -y chromium; else sudo apt-get install -y chromium; fi; }
+	$(GO) test -count=1 -v -run 'TestReportsInHeadlessBrowser|TestRender' ./internal/report
 
 # The portable build's promise: a short fine-tune and merge give the golden bytes in
 # internal/portable/testdata (skipped, saying why, in a native build).

@@ -255,6 +255,7 @@ func cmdReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fs := newFlags("report", stderr)
 	var cf clientFlags
 	ui := fs.String("ui", "http://localhost:8233", "web UI base address for the link (empty: none)")
+	htmlOut := fs.String("html", "", "also write the report as one self-contained HTML file with plots here")
 	return withIDClient(ctx, fs, &cf, args, "run (workflow) id", func(c client.Client, id string) error {
 		desc, err := c.DescribeWorkflowExecution(ctx, id, "")
 		if err != nil {
@@ -269,7 +270,15 @@ func cmdReport(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return fmt.Errorf("result of %s: %w", id, err)
 		}
 		printResult(stdout, res, uiWorkflowURL(*ui, cf.Namespace, id))
-		if lineage, err := queryNodes(ctx, c, id, workflows.QueryLineage); err == nil {
+		lineage, lineageErr := queryNodes(ctx, c, id, workflows.QueryLineage)
+		if *htmlOut != "" {
+			path, err := writeRunReport(*htmlOut, runReport(res, lineage, uiWorkflowURL(*ui, cf.Namespace, id)))
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "HTML report: %s\n", path)
+		}
+		if err := lineageErr; err == nil {
 			fmt.Fprintln(stdout, "\nwinner's ancestry:")
 			printAncestry(stdout, lineage, res.Winner.ID)
 			var dropped []string

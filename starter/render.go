@@ -53,13 +53,20 @@ func printLeaderboard(w io.Writer, board []workflows.Node, n int) {
 
 // printHistory prints the per-generation table.
 func printHistory(w io.Writer, hist []workflows.GenStats) {
-	fmt.Fprintln(w, "  gen    best  (id)     mean  best initial  children  dropped")
+	fmt.Fprintln(w, "  gen    best  (id)     mean  best initial  children  dropped  diversity  fitness σ")
 	for _, g := range hist {
 		kids, dropped := "-", "-"
 		if g.Generation > 0 {
 			kids, dropped = fmt.Sprint(g.Children), fmt.Sprint(g.Dropped)
 		}
-		fmt.Fprintf(w, "  %3d  %.4f  #%-4d  %.4f        %.4f  %8s  %7s\n", g.Generation, g.Best, g.BestID, g.Mean, g.BestInitial, kids, dropped)
+		div, std := "-", "-"
+		if d := g.Diversity; d != nil {
+			div, std = fmt.Sprintf("%.4f", d.MeanDistance), fmt.Sprintf("%.4f", d.FitnessStd)
+		}
+		fmt.Fprintf(w, "  %3d  %.4f  #%-4d  %.4f        %.4f  %8s  %7s  %9s  %9s\n", g.Generation, g.Best, g.BestID, g.Mean, g.BestInitial, kids, dropped, div, std)
+	}
+	if n := len(hist); n > 0 && hist[n-1].Diversity != nil {
+		fmt.Fprintf(w, "  diversity: mean pairwise distance 1 − cos of the task vectors from %s\n", ancestorText(hist[n-1].Diversity.Ancestor))
 	}
 }
 
@@ -134,8 +141,19 @@ func generationLine(g workflows.GenStats, top string) string {
 	if g.Generation > 0 {
 		s += fmt.Sprintf(", %d children, %d dropped", g.Children, g.Dropped)
 	}
+	if d := g.Diversity; d != nil {
+		s += fmt.Sprintf(", diversity %.4f (pairs %.4f–%.4f), fitness σ %.4f", d.MeanDistance, d.MinDistance, d.MaxDistance, d.FitnessStd)
+	}
 	if top != "" {
 		s += "; top: " + top
 	}
 	return s
+}
+
+// ancestorText says what task vectors are measured from.
+func ancestorText(ref string) string {
+	if ref == "" {
+		return "the population's centroid (the run has no common base)"
+	}
+	return "the run's base " + ref
 }

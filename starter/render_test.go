@@ -92,3 +92,14 @@ func TestGenerationLine(t *testing.T) {
 	require.Equal(t, "generation 2: best #7 0.5000, mean 0.4000 (best initial 0.4500), 6 children, 1 dropped; top: #7 0.5000",
 		generationLine(g, "#7 0.5000"))
 }
+
+func TestGenerationLineWithDiversity(t *testing.T) {
+	g := workflows.GenStats{Generation: 1, Best: 0.5, BestID: 7, Mean: 0.4, BestInitial: 0.45, Children: 6,
+		Diversity: &workflows.GenDiversity{MeanDistance: 0.42, MinDistance: 0.1, MaxDistance: 0.9, FitnessStd: 0.03}}
+	require.Equal(t, "generation 1: best #7 0.5000, mean 0.4000 (best initial 0.4500), 6 children, 0 dropped, diversity 0.4200 (pairs 0.1000–0.9000), fitness σ 0.0300",
+		generationLine(g, ""))
+	var b strings.Builder
+	printHistory(&b, []workflows.GenStats{g})
+	require.Contains(t, b.String(), "   0.4200     0.0300")
+	require.Contains(t, b.String(), "from the population's centroid")
+}

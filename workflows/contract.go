@@ -27,6 +27,7 @@ const (
 	ActivityFineTune       = "FineTune"
 	ActivityEvaluate       = "Evaluate"
 	ActivityPublish        = "Publish"
+	ActivityDiversity      = "Diversity"
 )
 
 // Default task queues: merges and publishing are I/O bound (cpu); population
@@ -398,4 +399,25 @@ func (p FineTuneParams) Check() []*FieldError {
 		pr.bad("rank", "rank/alpha %d/%g must not be negative", p.Rank, p.Alpha)
 	}
 	return pr.errs
+}
+
+// ---------------------------------------------------------------- Diversity
+
+// DiversityInput asks how different a population is: in weight space (task
+// vectors Models[i] − Ancestor, streamed by the activity) and in fitness.
+type DiversityInput struct {
+	Run string `json:"run,omitempty"`
+	// Ancestor is the population's common ancestor: the run's base (the
+	// demo's pretrained base, or init.base of an import). Empty: the run has
+	// none and the models' centroid stands in (see internal/diversity).
+	Ancestor ModelRef   `json:"ancestor,omitempty"`
+	Models   []ModelRef `json:"models"`
+	Scores   []float64  `json:"scores"`
+	Label    string     `json:"label,omitempty"`
+}
+
+type DiversityOutput struct {
+	GenDiversity
+	Cosine [][]float64 `json:"cosine,omitempty"`
+	Cached bool        `json:"cached,omitempty"`
 }

@@ -50,6 +50,7 @@ func Evolution(ctx workflow.Context, in EvolutionInput) (*RunResult, error) {
 	}
 	if len(r.st.History) == 0 {
 		r.recordStats(0, 0, 0)
+		r.measureDiversity(ctx)
 		r.upsertSearch(ctx)
 	}
 
@@ -164,6 +165,10 @@ func (r *run) updateDetails(ctx workflow.Context) {
 	}
 	if s.Best != nil {
 		fmt.Fprintf(&b, " · best #%d %.4f", s.Best.ID, s.Best.Fitness)
+	}
+	if n := len(s.History); n > 0 && s.History[n-1].Diversity != nil {
+		d := s.History[n-1].Diversity
+		fmt.Fprintf(&b, " · diversity %.3f · fitness σ %.4f", d.MeanDistance, d.FitnessStd)
 	}
 	if s.Stopping {
 		fmt.Fprintf(&b, " · stopping (%s)", s.StopReason)
@@ -381,6 +386,7 @@ func (r *run) generation(ctx workflow.Context) error {
 	st.Generation = gen
 	r.childrenDone, r.childrenTotal = 0, 0
 	r.recordStats(gen, len(plans), dropped)
+	r.measureDiversity(ctx)
 	best := st.History[len(st.History)-1]
 	workflow.GetLogger(ctx).Info("generation done", "generation", gen, "best", best.Best, "mean", best.Mean, "dropped", dropped)
 	r.setPhase(ctx, fmt.Sprintf("generation %d done", gen))
@@ -447,6 +453,42 @@ func (r *run) recordStats(gen, children, dropped int) {
 		g.BestInitial = st.Nodes[st.InitialBest].Fitness
 	}
 	st.History = append(st.History, g)
+}
+
+// versionDiversity: from this version on, each generation's diversity is
+// measured by the Diversity activity (histories recorded before replay without it).
+const versionDiversity = "diversity"
+
+// measureDiversity records the current population's diversity in the last
+// history row. It is best effort: a failed measurement is logged and the
+// run goes on without it.
+func (r *run) measureDiversity(ctx workflow.Context) {
+	if workflow.GetVersion(ctx, versionDiversity, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return
+	}
+	st := r.st
+	ids := ranked(st.Nodes, st.Population)
+	if len(ids) < 2 {
+		return
+	}
+	in := DiversityInput{Run: r.cfg.Name, Ancestor: st.Base, Label: fmt.Sprintf("generation %d", st.Generation)}
+	for _, id := range ids {
+		in.Models = append(in.Models, st.Nodes[id].Ref)
+		in.Scores = append(in.Scores, st.Nodes[id].Fitness)
+	}
+	r.setPhase(ctx, fmt.Sprintf("measuring the diversity of generation %d", st.Generation))
+	actx := r.activityCtx(ctx, r.cfg.TaskQueues.CPU, r.cfg.Timeouts.Merge, fmt.Sprintf("diversity of %d models, generation %d", len(ids), st.Generation))
+	var out DiversityOutput
+	if err := workflow.ExecuteActivity(actx, ActivityDiversity, in).Get(ctx, &out); err != nil {
+		workflow.GetLogger(ctx).Warn("diversity not measured", "generation", st.Generation, "error", errMessage(err))
+		return
+	}
+	d := out.GenDiversity
+	if !finite(d.MeanDistance) || !finite(d.FitnessStd) {
+		workflow.GetLogger(ctx).Warn("diversity not finite; not recorded", "generation", st.Generation)
+		return
+	}
+	st.History[len(st.History)-1].Diversity = &d
 }
 
 // stopReason says why the run should end now, or "" to go on.

@@ -242,4 +242,53 @@ func (w *fakeWorld) register(r activityRegistry) {
 	r.RegisterActivityWithOptions(w.FineTune, activity.RegisterOptions{Name: ActivityFineTune})
 	r.RegisterActivityWithOptions(w.Evaluate, activity.RegisterOptions{Name: ActivityEvaluate})
 	r.RegisterActivityWithOptions(w.Publish, activity.RegisterOptions{Name: ActivityPublish})
+	r.RegisterActivityWithOptions(w.Diversity, activity.RegisterOptions{Name: ActivityDiversity})
+}
+
+// Diversity measures the skill vectors' task vectors from the ancestor the
+// way internal/diversity does with weights.
+func (w *fakeWorld) Diversity(ctx context.Context, in DiversityInput) (DiversityOutput, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.calls[ActivityDiversity]++
+	base, err := w.get(in.Ancestor)
+	if err != nil {
+		return DiversityOutput{}, err
+	}
+	vecs := make([][]float64, len(in.Models))
+	for i, ref := range in.Models {
+		v, err := w.get(ref)
+		if err != nil {
+			return DiversityOutput{}, err
+		}
+		for k := range v {
+			v[k] -= base[k]
+		}
+		vecs[i] = v
+	}
+	dot := func(a, b []float64) float64 {
+		s := 0.0
+		for k := range a {
+			s += a[k] * b[k]
+		}
+		return s
+	}
+	out := DiversityOutput{GenDiversity: GenDiversity{Ancestor: in.Ancestor, MinDistance: math.Inf(1), MaxDistance: math.Inf(-1), FitnessMin: math.Inf(1), FitnessMax: math.Inf(-1)}}
+	pairs := 0
+	for i := range vecs {
+		for j := i + 1; j < len(vecs); j++ {
+			d := 1 - dot(vecs[i], vecs[j])/math.Sqrt(dot(vecs[i], vecs[i])*dot(vecs[j], vecs[j]))
+			out.MeanDistance += d
+			out.MinDistance, out.MaxDistance = math.Min(out.MinDistance, d), math.Max(out.MaxDistance, d)
+			pairs++
+		}
+	}
+	out.MeanDistance /= float64(pairs)
+	out.FitnessMean = mean(in.Scores)
+	for _, s := range in.Scores {
+		out.FitnessStd += (s - out.FitnessMean) * (s - out.FitnessMean)
+		out.FitnessMin, out.FitnessMax = math.Min(out.FitnessMin, s), math.Max(out.FitnessMax, s)
+	}
+	out.FitnessStd = math.Sqrt(out.FitnessStd / float64(len(in.Scores)))
+	return out, nil
 }

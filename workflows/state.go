@@ -44,6 +44,23 @@ type GenStats struct {
 	BestInitial float64 `json:"best_initial"`
 	Children    int     `json:"children"`
 	Dropped     int     `json:"dropped"`
+	// Diversity of the population after the generation; nil when it was
+	// not measured (runs recorded before, or the measurement failed).
+	Diversity *GenDiversity `json:"diversity,omitempty"`
+}
+
+// GenDiversity is a population's diversity: pairwise distances 1 − cos of
+// the task vectors from the common ancestor, and the spread of fitness.
+type GenDiversity struct {
+	MeanDistance float64 `json:"mean_distance"`
+	MinDistance  float64 `json:"min_distance"`
+	MaxDistance  float64 `json:"max_distance"`
+	// Ancestor the distances are measured from ("" = the models' centroid).
+	Ancestor    ModelRef `json:"ancestor,omitempty"`
+	FitnessMean float64  `json:"fitness_mean"`
+	FitnessStd  float64  `json:"fitness_std"`
+	FitnessMin  float64  `json:"fitness_min"`
+	FitnessMax  float64  `json:"fitness_max"`
 }
 
 // RunState is what the workflow carries through continue-as-new.

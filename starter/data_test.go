@@ -60,7 +60,7 @@ func realConfig(t *testing.T, dir string, models ...string) workflows.RunConfig 
 	cfg := workflows.RunConfig{
 		Name: "real", Seed: 3, Population: 2, Generations: 1,
 		Selection: workflows.Selection{TournamentSize: 2},
-		Init: workflows.Init{Models: models},
+		Init:      workflows.Init{Models: models},
 		Fitness: workflows.Fitness{
 			Dev:  []workflows.TaskSpec{{Source: "arc", Path: filepath.Join(dir, "arc-dev.jsonl")}},
 			Test: []workflows.TaskSpec{{Source: "arc", Path: filepath.Join(dir, "arc-test.jsonl")}},

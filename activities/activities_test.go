@@ -173,7 +173,7 @@ func TestEvaluateScoresAndCaches(t *testing.T) {
 	f := newFixture(t)
 	refs := f.importModels(t, f.tinyModel(t, 1), f.tinyModel(t, 2))
 	suite := workflows.SuiteSpec{Name: "synth", Split: "dev", Seed: 7, Tasks: []workflows.TaskSpec{
-		{Family: "comparison", Weight: 1, Items: 4}, {Family: "addition", Weight: 1, Items: 3},
+		{Family: "comparison", Weight: 1, N: 4}, {Family: "addition", Weight: 1, N: 3},
 	}}
 	var out workflows.EvaluateOutput
 	run(t, f.env, workflows.ActivityEvaluate, &out, workflows.EvaluateInput{Model: refs[0], Suite: suite})
@@ -200,9 +200,9 @@ func TestEvaluateScoresAndCaches(t *testing.T) {
 	_, err = f.env.ExecuteActivity(workflows.ActivityEvaluate, workflows.EvaluateInput{Model: refs[0], Suite: bad})
 	requireAppError(t, err, workflows.ErrTypeBadInput, "suite.split")
 	bad = suite
-	bad.Name = "mmlu"
+	bad.Tasks = []workflows.TaskSpec{{Name: "x", Source: "squad", Path: "x.jsonl"}}
 	_, err = f.env.ExecuteActivity(workflows.ActivityEvaluate, workflows.EvaluateInput{Model: refs[0], Suite: bad})
-	requireAppError(t, err, workflows.ErrTypeBadInput, "suite.name")
+	requireAppError(t, err, workflows.ErrTypeBadInput, "field source")
 }
 
 func TestPublishTargetsAndLineage(t *testing.T) {
@@ -455,7 +455,7 @@ func TestActivitiesOnS3Store(t *testing.T) {
 	run(t, env, workflows.ActivityFineTune, &tuned, workflows.FineTuneInput{Base: merged.Ref, Params: p})
 	var ev workflows.EvaluateOutput
 	run(t, env, workflows.ActivityEvaluate, &ev, workflows.EvaluateInput{Model: tuned.Ref, Suite: workflows.SuiteSpec{
-		Split: "dev", Seed: 1, Tasks: []workflows.TaskSpec{{Family: "comparison", Items: 2}},
+		Split: "dev", Seed: 1, Tasks: []workflows.TaskSpec{{Family: "comparison", N: 2}},
 	}})
 	require.Equal(t, tuned.Ref, ev.Model)
 

@@ -5,6 +5,7 @@ import (
 
 	"github.com/evomerge/evomerge/internal/eval"
 	"github.com/evomerge/evomerge/internal/eval/synth"
+	"github.com/evomerge/evomerge/internal/eval/task"
 	"github.com/evomerge/evomerge/internal/llm"
 	"github.com/evomerge/evomerge/internal/merge"
 	"github.com/evomerge/evomerge/internal/train"
@@ -93,36 +94,47 @@ func (c Config) mergeOptions(progress func(done, total int)) merge.Options {
 	return merge.Options{Parallelism: c.Threads, Progress: progress}
 }
 
-// suiteNames are the suite names the workflow's fitness.suite may give for
-// the synthetic pack.
-var suiteNames = []string{"", "synth", "synthetic"}
+// EvalTask is the engine's task of a run config's (fitness.dev/test, or a
+// `starter eval` suite file), field by field; a task without its own seed
+// takes seed (the run's).
+func EvalTask(t workflows.TaskSpec, seed uint64) eval.TaskSpec {
+	if t.Seed != 0 {
+		seed = t.Seed
+	}
+	return eval.TaskSpec{
+		Name: t.Name, Source: t.Source, Kind: task.Kind(t.Kind), Family: t.Family, Split: t.Split,
+		Path: t.Path, FewshotPath: t.FewshotPath, FewshotSplit: t.FewshotSplit,
+		N: t.N, Seed: seed, Fewshot: t.Fewshot, FewshotSampler: t.FewshotSampler,
+		Weight: t.Weight, Metric: t.Metric, MaxTokens: t.MaxTokens, Until: slices.Clone(t.Until),
+		AnswerRegex: t.AnswerRegex, FlexibleRegex: t.FlexibleRegex,
+		IgnoreRegexes: slices.Clone(t.IgnoreRegexes), IgnoreCase: t.IgnoreCase,
+	}
+}
 
-// evalSuite is the engine's suite of the workflow's: synthetic tasks of one
-// split. Old histories' "dev" still means validation (synth.ParseSplit).
+// evalSuite is the engine's suite of the workflow's. A task naming no
+// source is a synthetic family of the suite's split, as histories recorded
+// before fitness.dev/test give them (their "dev" still means validation):
+// the same task names, sizes and seeds, so their cached scores still count.
 func evalSuite(s workflows.SuiteSpec) (eval.Suite, error) {
-	known := false
-	for _, n := range suiteNames {
-		known = known || s.Name == n
-	}
-	if !known {
-		return eval.Suite{}, badInput("suite.name: %q is not known to this worker (want synth)", s.Name)
-	}
-	split, err := synth.ParseSplit(s.Split)
-	if err != nil {
-		return eval.Suite{}, badInput("suite.split: %v", err)
-	}
 	if len(s.Tasks) == 0 {
 		return eval.Suite{}, badInput("suite.tasks: empty")
 	}
-	suite := eval.Suite{Name: "synthetic-" + string(split)}
+	suite := eval.Suite{Name: s.Name}
 	for i, t := range s.Tasks {
-		if t.Items < 1 {
-			return eval.Suite{}, badInput("suite.tasks[%d].items: %d, want at least 1", i, t.Items)
+		if t.Source == "" {
+			split, err := synth.ParseSplit(s.Split)
+			if err != nil {
+				return eval.Suite{}, badInput("suite.split: %v", err)
+			}
+			if t.N < 1 {
+				return eval.Suite{}, badInput("suite.tasks[%d].n: %d, want at least 1", i, t.N)
+			}
+			t.Source, t.Split = workflows.SourceSynthetic, string(split)
+			if t.Name == "" {
+				t.Name = t.Family
+			}
 		}
-		suite.Tasks = append(suite.Tasks, eval.TaskSpec{
-			Name: t.Family, Source: "synthetic", Family: t.Family, Split: string(split),
-			N: t.Items, Seed: s.Seed, Weight: t.Weight,
-		})
+		suite.Tasks = append(suite.Tasks, EvalTask(t, s.Seed))
 	}
 	if err := suite.Validate(); err != nil {
 		return eval.Suite{}, badInput("suite: %v", err)
@@ -135,8 +147,8 @@ func evalSuite(s workflows.SuiteSpec) (eval.Suite, error) {
 // the budget).
 func taskScores(s workflows.SuiteSpec, rep eval.Report) (scores []workflows.TaskScore, items int, cached bool) {
 	cached = len(rep.Tasks) > 0
-	for i, t := range rep.Tasks {
-		scores = append(scores, workflows.TaskScore{Family: s.Tasks[i].Family, Score: t.Score, Items: t.N})
+	for _, t := range rep.Tasks {
+		scores = append(scores, workflows.TaskScore{Family: t.Name, Score: t.Score, N: t.N, Metric: t.Metric, StdErr: t.StdErr})
 		if !t.Cached {
 			cached = false
 			items += t.N

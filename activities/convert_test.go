@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/evomerge/evomerge/internal/eval"
+	"github.com/evomerge/evomerge/internal/eval/bench"
 	"github.com/evomerge/evomerge/internal/eval/synth"
 	"github.com/evomerge/evomerge/internal/llm"
 	"github.com/evomerge/evomerge/internal/merge"
@@ -118,4 +121,32 @@ func TestMirroredEnumerationsAgree(t *testing.T) {
 	}
 	_, _, err = train.Run(context.Background(), train.Job{Base: base, Data: data, Config: trainConfig(workflows.FineTuneParams{Method: "qlora", LR: 1e-3, Steps: 1})})
 	require.Error(t, err)
+}
+
+// workflows.TaskSpec mirrors eval.TaskSpec field by field, under the same
+// JSON names, and EvalTask copies every field; the task sources agree.
+func TestEvalTaskMirrorsTheEngine(t *testing.T) {
+	require.Equal(t, fieldNames(eval.TaskSpec{}), fieldNames(workflows.TaskSpec{}), "TaskSpec vs eval.TaskSpec")
+	et, wt := reflect.TypeOf(eval.TaskSpec{}), reflect.TypeOf(workflows.TaskSpec{})
+	for i := range wt.NumField() {
+		f := wt.Field(i)
+		ef, _ := et.FieldByName(f.Name)
+		require.Equal(t, strings.Split(ef.Tag.Get("json"), ",")[0], strings.Split(f.Tag.Get("json"), ",")[0], f.Name)
+	}
+	full := workflows.TaskSpec{
+		Name: "n", Source: "jsonl", Kind: "generate", Family: "f", Split: "s", Path: "p", FewshotPath: "fp",
+		FewshotSplit: "fs", N: 3, Seed: 4, Fewshot: 5, FewshotSampler: "first_n", Weight: 6, Metric: "m",
+		MaxTokens: 7, Until: []string{"u"}, AnswerRegex: "a", FlexibleRegex: "b", IgnoreRegexes: []string{"c"}, IgnoreCase: true,
+	}
+	v := reflect.ValueOf(EvalTask(full, 99))
+	for i := range v.NumField() {
+		require.False(t, v.Field(i).IsZero(), "EvalTask drops %s", v.Type().Field(i).Name)
+	}
+	require.Equal(t, uint64(99), EvalTask(workflows.TaskSpec{}, 99).Seed, "a task without a seed takes the run's")
+
+	sources := append(bench.Formats(), eval.SourceJSONL, eval.SourceSynthetic)
+	slices.Sort(sources)
+	ours := slices.Clone(workflows.TaskSources)
+	slices.Sort(ours)
+	require.Equal(t, sources, ours)
 }

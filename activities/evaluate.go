@@ -25,12 +25,25 @@ type EvaluateProgress struct {
 	Score float64 `json:"score"`
 }
 
-// Evaluate scores a model on a suite. Task scores are cached in the store by
-// model hash, task version, size and seed, so a retried evaluation, or a
-// surviving model seen again next generation, costs nothing.
+// Evaluate scores a model on a suite: any task internal/eval knows (native
+// benchmarks, generic JSONL, synthetic), its data files fetched from the
+// store by reference and verified. Task scores are cached in the store by
+// model hash, task version (which hashes the data bytes), size and seed, so a
+// retried evaluation, or a surviving model seen again next generation, costs
+// nothing.
 func (a *Activities) Evaluate(ctx context.Context, in workflows.EvaluateInput) (workflows.EvaluateOutput, error) {
 	out := workflows.EvaluateOutput{Model: in.Model}
-	suite, err := evalSuite(in.Suite)
+	if _, err := evalSuite(in.Suite); err != nil { // refused before anything is fetched
+		return out, err
+	}
+	tasks, release, err := a.localData(ctx, in.Suite.Tasks)
+	if err != nil {
+		return out, err
+	}
+	defer release()
+	local := in.Suite
+	local.Tasks = tasks
+	suite, err := evalSuite(local)
 	if err != nil {
 		return out, err
 	}

@@ -15,7 +15,9 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/evomerge/evomerge/internal/dataset"
 	"github.com/evomerge/evomerge/internal/eval/synth"
+	"github.com/evomerge/evomerge/internal/gguf"
 	"github.com/evomerge/evomerge/internal/llm"
 	"github.com/evomerge/evomerge/internal/store"
 	"github.com/evomerge/evomerge/internal/train"
@@ -34,7 +36,8 @@ type fineTuneBeat struct {
 	FirstLoss float64 `json:"first_loss,omitempty"`
 }
 
-// FineTune mutates a model by training it briefly on a synthetic family. It
+// FineTune mutates a model by training it briefly on its drawn data (a
+// synthetic family, or a mixture of the run's datasets). It
 // heartbeats every step; every CheckpointEvery steps the trainer state goes to
 // the store and its reference into the heartbeat (and a pointer in the store),
 // so a retried attempt resumes from there instead of from step 0 and ends with
@@ -95,9 +98,9 @@ func (a *Activities) fineTune(ctx context.Context, in workflows.FineTuneInput, r
 		return out, badInput("base %s: %v", in.Base, err)
 	}
 	defer base.Close()
-	data, err := trainingData(p.Dataset, p.Examples, p.Seed)
+	data, err := a.trainingData(ctx, p, l.Path)
 	if err != nil {
-		return out, badInput("params.dataset: %v", err)
+		return out, err
 	}
 	dir, cleanup, err := a.scratch("finetune")
 	if err != nil {
@@ -211,23 +214,97 @@ func (a *Activities) fineTune(ctx context.Context, in workflows.FineTuneInput, r
 
 // fineTuneParams fills defaults and rejects parameters no retry can fix,
 // naming the field (workflows.FineTuneParams.Check, the one check of them,
-// plus the dataset, which only the engine knows).
+// plus the datasets, which only the engines know).
 func fineTuneParams(p workflows.FineTuneParams) (workflows.FineTuneParams, error) {
 	p = p.WithDefaults()
 	if errs := p.Check(); len(errs) > 0 {
 		return p, badInput("params.%v", errs[0])
 	}
-	if !slices.Contains(synth.Families(), p.Dataset) {
-		return p, badInput("params.dataset: %q is not a synthetic family (%v)", p.Dataset, synth.Families())
+	if len(p.Mixture) == 0 {
+		if !slices.Contains(synth.Families(), p.Dataset) {
+			return p, badInput("params.dataset: %q is not a synthetic family (%v)", p.Dataset, synth.Families())
+		}
+		return p, nil
+	}
+	if p.Dataset != "" {
+		return p, badInput("params.dataset: %q given with a mixture; give one or the other", p.Dataset)
+	}
+	for i, m := range p.Mixture {
+		f := fmt.Sprintf("params.mixture[%d]", i)
+		switch {
+		case (m.Family == "") == (m.Path == ""):
+			return p, badInput("%s: give a path or a synthetic family", f)
+		case m.Family != "" && !slices.Contains(synth.Families(), m.Family):
+			return p, badInput("%s.family: %q is not a synthetic family (%v)", f, m.Family, synth.Families())
+		case m.Path != "":
+			if why := workflows.CheckDataRef(m.Path); why != "" {
+				return p, badInput("%s.path: %s", f, why)
+			}
+		}
+		if !(m.Weight > 0) || math.IsInf(m.Weight, 0) {
+			return p, badInput("%s.weight: %v, want positive", f, m.Weight)
+		}
 	}
 	return p, nil
 }
 
-// trainingData generates n training examples of a synthetic family.
-func trainingData(family string, n int, seed uint64) ([]train.Example, error) {
-	pairs, err := synth.TrainPairs(family, n, seed)
+// trainingData is a fine-tune's examples: p.Examples of a synthetic family,
+// or drawn with p.Seed from the mixture's datasets (files read through
+// internal/dataset, chat records rendered with the base model's chat
+// template or p.ChatTemplate, so only assistant turns are learned).
+func (a *Activities) trainingData(ctx context.Context, p workflows.FineTuneParams, baseGGUF string) ([]train.Example, error) {
+	if len(p.Mixture) == 0 {
+		pairs, err := synth.TrainPairs(p.Dataset, p.Examples, p.Seed)
+		if err != nil {
+			return nil, badInput("params.dataset: %v", err)
+		}
+		return trainExamples(pairs), nil
+	}
+	tpl, err := chatTemplate(baseGGUF, p.ChatTemplate)
+	if err != nil {
+		return nil, badInput("params.chat_template: %v", err)
+	}
+	sets := make([]dataset.Weighted, len(p.Mixture))
+	for i, m := range p.Mixture {
+		f := fmt.Sprintf("params.mixture[%d]", i)
+		sets[i] = dataset.Weighted{Name: m.Family + m.Path, Weight: m.Weight}
+		if m.Family != "" {
+			pairs, err := synth.TrainPairs(m.Family, p.Examples, p.Seed+uint64(i))
+			if err != nil {
+				return nil, badInput("%s.family: %v", f, err)
+			}
+			sets[i].Examples = trainExamples(pairs)
+			continue
+		}
+		l, err := a.fetchData(ctx, f+".path", m.Path)
+		if err != nil {
+			return nil, err
+		}
+		sets[i].Examples, err = dataset.Load(l.Path, dataset.Options{Template: tpl})
+		l.Close()
+		if err != nil {
+			return nil, badInput("%s.path %s: %v", f, m.Path, err)
+		}
+	}
+	ex, err := dataset.Sample(p.Seed, sets, p.Examples)
+	if err != nil {
+		return nil, badInput("params.mixture: %v", err)
+	}
+	return ex, nil
+}
+
+// chatTemplate is the template chat records are rendered with: override, or
+// the model's own; nil when the model has none (a chat dataset is then
+// refused by dataset.Load, naming the record).
+func chatTemplate(modelGGUF, override string) (*dataset.ChatTemplate, error) {
+	g, f, err := gguf.Open(modelGGUF)
 	if err != nil {
 		return nil, err
 	}
-	return trainExamples(pairs), nil
+	defer f.Close()
+	tpl, err := dataset.TemplateFromGGUF(g, override)
+	if errors.Is(err, dataset.ErrNoChatTemplate) {
+		return nil, nil
+	}
+	return tpl, err
 }

@@ -54,6 +54,8 @@ func cmdStart(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	fs := newFlags("start", stderr)
 	var cf clientFlags
 	cf.register(fs)
+	var sf storeFlags
+	sf.register(fs)
 	file := fs.String("f", "", "run config file (JSON or YAML)")
 	id := fs.String("id", "", "workflow ID (default evo-<name>)")
 	watch := fs.Bool("watch", false, "watch the run until it ends")
@@ -68,6 +70,10 @@ func cmdStart(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	cfg, err := loadRunConfig(*file)
 	if err != nil {
 		return err
+	}
+	// Data files are checked and uploaded; the run names them by hash.
+	if cfg, err = uploadData(ctx, sf.open, cfg); err != nil {
+		return fmt.Errorf("%s: %w", *file, err)
 	}
 	c, err := cf.dial(ctx)
 	if err != nil {

@@ -26,8 +26,9 @@ commands:
   report <run-id>            per-generation table, winner and its lineage
   schedule create|list|delete  Temporal Schedules (e.g. nightly) continuing a lineage
   merge -c mergekit.yaml -o out.gguf   one-off local merge, no Temporal
+  eval -m model.gguf -f suite.yaml     score one model on a suite file (fitness.dev's task schema), no Temporal
 
-Temporal connection flags (all commands but quickstart and merge), or env:
+Temporal connection flags (all commands but quickstart, merge and eval), or env:
   --address    TEMPORAL_ADDRESS    (default localhost:7233)
   --namespace  TEMPORAL_NAMESPACE  (default default)
   --tls-cert / --tls-key / --tls-ca  TEMPORAL_TLS_CERT / _KEY / _CA
@@ -75,6 +76,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdSchedule(ctx, rest, stdout, stderr)
 	case "merge":
 		return cmdMerge(ctx, rest, stdout, stderr)
+	case "eval":
+		return cmdEval(ctx, rest, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

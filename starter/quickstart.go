@@ -56,6 +56,15 @@ func cmdQuickstart(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return err
 	}
+	if cfg, err = uploadData(ctx, func(ctx context.Context) (*store.Store, error) {
+		u, err := quickstartStoreURL(f)
+		if err != nil {
+			return nil, err
+		}
+		return store.Open(ctx, u, store.Options{CacheDir: filepath.Join(f.dir, "cache")})
+	}, cfg); err != nil {
+		return fmt.Errorf("%s: %w", f.config, err)
+	}
 	return quickstart(ctx, f, cfg, stdout)
 }
 
@@ -91,6 +100,18 @@ func quickstartConfig(f quickstartFlags) (workflows.RunConfig, error) {
 		cfg.Publish = &workflows.PublishTarget{Kind: "path", Path: abs}
 	}
 	return workflows.Prepare(cfg)
+}
+
+// quickstartStoreURL is --store, or the store under the state directory.
+func quickstartStoreURL(f quickstartFlags) (string, error) {
+	if f.storeURL != "" {
+		return f.storeURL, nil
+	}
+	abs, err := filepath.Abs(filepath.Join(f.dir, "store"))
+	if err != nil {
+		return "", err
+	}
+	return "file://" + abs, nil
 }
 
 // local is an embedded server with an in-process worker: everything a run
@@ -152,13 +173,9 @@ func startLocal(ctx context.Context, f quickstartFlags, queues workflows.TaskQue
 	if err != nil {
 		return nil, fmt.Errorf("connect to the embedded server: %w", err)
 	}
-	storeURL := f.storeURL
-	if storeURL == "" {
-		abs, err := filepath.Abs(filepath.Join(f.dir, "store"))
-		if err != nil {
-			return nil, err
-		}
-		storeURL = "file://" + abs
+	storeURL, err := quickstartStoreURL(f)
+	if err != nil {
+		return nil, err
 	}
 	st, err := store.Open(ctx, storeURL, store.Options{CacheDir: filepath.Join(f.dir, "cache")})
 	if err != nil {

@@ -77,6 +77,8 @@ func scheduleCreate(ctx context.Context, args []string, stdout, stderr io.Writer
 	fs := newFlags("schedule create", stderr)
 	var cf clientFlags
 	cf.register(fs)
+	var sf storeFlags
+	sf.register(fs)
 	file := fs.String("f", "", "run config file (JSON or YAML)")
 	id := fs.String("id", "", "schedule ID (default <name>-schedule)")
 	cron := fs.String("cron", "", `cron expression, e.g. "0 2 * * *" for nightly at 02:00 UTC`)
@@ -97,6 +99,10 @@ func scheduleCreate(ctx context.Context, args []string, stdout, stderr io.Writer
 	cfg, err := loadRunConfig(*file)
 	if err != nil {
 		return err
+	}
+	// Every firing reads the same uploaded bytes.
+	if cfg, err = uploadData(ctx, sf.open, cfg); err != nil {
+		return fmt.Errorf("%s: %w", *file, err)
 	}
 	cfg, action, err := scheduleAction(cfg, *fresh)
 	if err != nil {

@@ -90,7 +90,7 @@ func TestWorkerProcessWaitsForTheServerRunsAnEvolutionAndStopsOnSIGTERM(t *testi
 		Selection: workflows.Selection{Scheme: workflows.SchemeTruncation, Elitism: 1},
 		Crossover: workflows.Crossover{Methods: []workflows.CrossoverMethod{{Name: "linear"}}},
 		Mutation:  workflows.Mutation{Probability: &zero},
-		Fitness:   workflows.Fitness{HeldOutItems: 2, Tasks: []workflows.TaskSpec{{Family: "comparison", Items: 2}}},
+		Fitness:   workflows.Fitness{HeldOutItems: 2, Tasks: []workflows.TaskSpec{{Family: "comparison", N: 2}}},
 		Init:      workflows.Init{Models: models},
 	}
 	c, err := client.Dial(client.Options{HostPort: srv.FrontendAddr()})

@@ -78,3 +78,55 @@ func (m *Mutation) UnmarshalJSON(b []byte) error {
 	*m = Mutation(v.plain)
 	return nil
 }
+
+func (t *TaskSpec) UnmarshalJSON(b []byte) error {
+	type plain TaskSpec
+	var v struct {
+		plain
+		Items *int `json:"items"` // n before the rename
+	}
+	if err := decodeStrict(b, &v); err != nil {
+		return err
+	}
+	if err := renamed("n", "items", &v.plain.N, v.Items); err != nil {
+		return err
+	}
+	*t = TaskSpec(v.plain)
+	return nil
+}
+
+func (s *TaskScore) UnmarshalJSON(b []byte) error {
+	type plain TaskScore
+	var v struct {
+		plain
+		Items *int `json:"items"` // n before the rename
+	}
+	if err := decodeStrict(b, &v); err != nil {
+		return err
+	}
+	if err := renamed("n", "items", &v.plain.N, v.Items); err != nil {
+		return err
+	}
+	*s = TaskScore(v.plain)
+	return nil
+}
+
+// A mutation dataset given as a plain string is a synthetic family (the
+// form of mutation.datasets before data files).
+func (d *MutationDataset) UnmarshalJSON(b []byte) error {
+	if len(bytes.TrimSpace(b)) > 0 && bytes.TrimSpace(b)[0] == '"' {
+		var fam string
+		if err := json.Unmarshal(b, &fam); err != nil {
+			return err
+		}
+		*d = MutationDataset{Family: fam}
+		return nil
+	}
+	type plain MutationDataset
+	var v plain
+	if err := decodeStrict(b, &v); err != nil {
+		return err
+	}
+	*d = MutationDataset(v)
+	return nil
+}

@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -53,4 +54,26 @@ func TestBestOfLineage(t *testing.T) {
 		refs = append(refs, m.Ref)
 	}
 	require.Equal(t, []string{"b", "d", "c"}, refs)
+}
+
+// The fitness and mutation sections before dev/test and data files still
+// read, and become the same tasks (names, items, splits) as they were.
+func TestOldFitnessAndDatasetsForms(t *testing.T) {
+	c, err := ParseRunConfig([]byte(`{"name": "old", "init": {"models": ["a", "b"]},
+		"mutation": {"datasets": ["addition", {"path": "store:` + strings.Repeat("0", 64) + `", "weight": 2}]},
+		"fitness": {"suite": "synth", "tasks": [{"family": "addition", "items": 16, "weight": 2}], "held_out_items": 40}}`))
+	require.NoError(t, err)
+	require.Equal(t, []TaskSpec{{Name: "addition", Source: SourceSynthetic, Family: "addition", Split: SplitValidation, N: 16, Weight: 2}}, c.Fitness.Dev)
+	require.Equal(t, []TaskSpec{{Name: "addition", Source: SourceSynthetic, Family: "addition", Split: SplitTest, N: 40, Weight: 2}}, c.Fitness.Test)
+	require.Empty(t, c.Fitness.Tasks)
+	require.Equal(t, []MutationDataset{{Family: "addition", Weight: 1}, {Path: "store:" + strings.Repeat("0", 64), Weight: 2}}, c.Mutation.Datasets)
+
+	var s TaskScore
+	require.NoError(t, json.Unmarshal([]byte(`{"family": "addition", "score": 0.5, "items": 32}`), &s))
+	require.Equal(t, 32, s.N)
+	b, _ := json.Marshal(s)
+	require.Contains(t, string(b), `"n":32`)
+	var ts TaskSpec
+	require.ErrorContains(t, json.Unmarshal([]byte(`{"family": "addition", "n": 3, "items": 4}`), &ts), "disagree")
+	require.ErrorContains(t, json.Unmarshal([]byte(`{"famly": "addition"}`), &ts), `unknown field "famly"`)
 }

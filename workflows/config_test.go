@@ -23,10 +23,13 @@ func TestDemoConfigIsValidAndDefaultsAreStable(t *testing.T) {
 func TestWithDefaultsDoesNotWriteIntoCallersConfig(t *testing.T) {
 	c := DemoConfig()
 	c.Crossover.Methods = []CrossoverMethod{{Name: "ties"}}
-	c.Fitness.Tasks = []TaskSpec{{Family: "addition"}}
+	c.Fitness.Dev = []TaskSpec{{Family: "addition"}}
+	c.Mutation.Datasets = []MutationDataset{{Family: "addition"}}
 	_ = c.WithDefaults()
 	require.Nil(t, c.Crossover.Methods[0].Params)
-	require.Zero(t, c.Fitness.Tasks[0].Items)
+	require.Zero(t, c.Fitness.Dev[0].N)
+	require.Empty(t, c.Fitness.Dev[0].Source)
+	require.Zero(t, c.Mutation.Datasets[0].Weight)
 }
 
 func TestBadConfigsNameTheField(t *testing.T) {
@@ -39,7 +42,18 @@ func TestBadConfigsNameTheField(t *testing.T) {
 		{"population below 2", `{"population": 1}`, "population", "at least 2"},
 		{"unknown method", `{"crossover": {"methods": [{"name": "ties"}, {"name": "frankenmerge"}]}}`, "crossover.methods[1].name", `unknown merge method "frankenmerge"`},
 		{"elitism equals population", `{"population": 4, "selection": {"elitism": 4}}`, "selection.elitism", "less than population (4)"},
-		{"empty task list", `{"fitness": {"tasks": []}}`, "fitness.tasks", "at least one task"},
+		{"empty task list", `{"fitness": {"dev": []}}`, "fitness.dev", "at least one task"},
+		{"old and new fitness forms", `{"fitness": {"tasks": [{"family": "addition"}]}}`, "fitness.tasks", "cannot be combined"},
+		{"unknown task source", `{"fitness": {"dev": [{"source": "squad", "path": "a.jsonl"}]}}`, "fitness.dev[0].source", `unknown source "squad"`},
+		{"file task without path", `{"fitness": {"dev": [{"source": "arc"}]}}`, "fitness.dev[0].path", "must not be empty"},
+		{"jsonl without kind", `{"fitness": {"dev": [{"source": "jsonl", "path": "a.jsonl"}]}}`, "fitness.dev[0].kind", "needs its kind"},
+		{"bad store ref", `{"fitness": {"dev": [{"source": "arc", "path": "store:abc"}]}}`, "fitness.dev[0].path", "64 lowercase hex"},
+		{"dev and test share a file", `{"fitness": {"dev": [{"source": "arc", "path": "arc.parquet", "n": 100}], "test": [{"source": "arc", "path": "arc.parquet", "n": 50}]}}`, "fitness.test[0]", "same items as fitness.dev[0]"},
+		{"dev and test share a synthetic split", `{"fitness": {"dev": [{"family": "addition"}], "test": [{"family": "addition", "split": "validation"}]}}`, "fitness.test[0]", "same items as fitness.dev[0]"},
+		{"file dev without test", `{"fitness": {"dev": [{"source": "arc", "path": "arc.parquet"}], "test": null}}`, "fitness.test", "held-out"},
+		{"duplicate task names", `{"fitness": {"dev": [{"family": "addition"}, {"family": "addition", "split": "train"}]}}`, "fitness.dev[1].name", "unique"},
+		{"dataset path and family", `{"mutation": {"datasets": [{"path": "a.jsonl", "family": "addition"}]}}`, "mutation.datasets[0]", "not both"},
+		{"dataset bad weight", `{"mutation": {"datasets": [{"path": "a.jsonl", "weight": -1}]}}`, "mutation.datasets[0].weight", "positive"},
 		{"empty datasets", `{"mutation": {"datasets": []}}`, "mutation.datasets", "at least one dataset"},
 		{"unknown scheme", `{"selection": {"scheme": "lottery"}}`, "selection.scheme", `unknown scheme "lottery"`},
 		{"bad lr range", `{"mutation": {"lr": {"min": 0.01, "max": 0.001}}}`, "mutation.lr", "min <= max"},

@@ -220,8 +220,16 @@ type FineTuneParams struct {
 	Steps  int     `json:"steps"`
 	Rank   int     `json:"rank,omitempty"`  // lora only
 	Alpha  float64 `json:"alpha,omitempty"` // lora only
-	// Dataset is a synthetic task family (training split), e.g. "addition".
+	// Dataset is a synthetic task family (training split), e.g. "addition";
+	// empty when Mixture is given.
 	Dataset string `json:"dataset"`
+	// Mixture is the datasets this child trains on with the mixture
+	// weights the workflow drew for it (mutation.datasets with files);
+	// Examples examples are drawn from it with Seed.
+	Mixture []MixturePart `json:"mixture,omitempty"`
+	// ChatTemplate replaces the base model's tokenizer.chat_template for
+	// chat datasets (mutation.chat_template).
+	ChatTemplate string `json:"chat_template,omitempty"`
 	// Examples: how many training examples to generate (0 = activity default).
 	Examples  int    `json:"examples,omitempty"`
 	BatchSize int    `json:"batch_size,omitempty"`
@@ -229,6 +237,15 @@ type FineTuneParams struct {
 	// CheckpointEvery: steps between checkpoints written to the store
 	// (0 = activity default). The heartbeat timeout must exceed one interval.
 	CheckpointEvery int `json:"checkpoint_every,omitempty"`
+}
+
+// MixturePart is one dataset of a fine-tune's mixture: a synthetic Family
+// or a data file Path (a DataRef, store:<sha256> once the starter has
+// uploaded it), with the weight drawn for this child.
+type MixturePart struct {
+	Family string  `json:"family,omitempty"`
+	Path   string  `json:"path,omitempty"`
+	Weight float64 `json:"weight"`
 }
 
 type FineTuneInput struct {
@@ -259,14 +276,55 @@ type FineTuneOutput struct {
 
 // ---------------------------------------------------------------- Evaluate
 
-// TaskSpec is one benchmark task of a suite.
+// TaskSpec is one eval task: a field-for-field mirror of internal/eval's
+// TaskSpec under the same JSON names (activities.evalTask converts; a test
+// checks every field has its counterpart), so fitness.dev, fitness.test and
+// a `starter eval` suite file read the same as the eval package documents.
+// Path and FewshotPath are data references (DataRef): a local path, file://,
+// s3:// or store:<sha256>; the starter uploads local files and leaves only
+// store: references in the workflow input. N was "items" in histories
+// recorded before the rename (still read).
 type TaskSpec struct {
-	// Family names a synthetic task family ("addition", "comparison", ...)
-	// or a native benchmark known to internal/eval.
-	Family string  `json:"family"`
-	Weight float64 `json:"weight,omitempty"` // 0 = 1
-	Items  int     `json:"items,omitempty"`  // 0 = eval default
+	// Name identifies the task in scores and cache keys; default: the
+	// family of a synthetic task, else the source. Unique in a list.
+	Name string `json:"name,omitempty"`
+	// Source: arc, hellaswag, mmlu, truthfulqa_mc2, winogrande, gsm8k,
+	// jsonl or synthetic (the default when a family is given).
+	Source string `json:"source,omitempty"`
+	// Kind is required for jsonl (multiple_choice, mc2, partial, generate,
+	// perplexity); other sources know theirs.
+	Kind string `json:"kind,omitempty"`
+	// Family and Split choose synthetic items (split default: validation).
+	Family       string `json:"family,omitempty"`
+	Split        string `json:"split,omitempty"`
+	Path         string `json:"path,omitempty"`
+	FewshotPath  string `json:"fewshot_path,omitempty"`
+	FewshotSplit string `json:"fewshot_split,omitempty"`
+	// N: items scored (a seeded subsample of a file, 0 = all of it; the
+	// number of synthetic items, default 32).
+	N int `json:"n,omitempty"`
+	// Seed of the subsample and few-shot draws; 0 = the run's seed.
+	Seed           uint64   `json:"seed,omitempty"`
+	Fewshot        int      `json:"fewshot,omitempty"`
+	FewshotSampler string   `json:"fewshot_sampler,omitempty"`
+	Weight         float64  `json:"weight,omitempty"` // 0 = 1
+	Metric         string   `json:"metric,omitempty"`
+	MaxTokens      int      `json:"max_tokens,omitempty"`
+	Until          []string `json:"until,omitempty"`
+	AnswerRegex    string   `json:"answer_regex,omitempty"`
+	FlexibleRegex  string   `json:"flexible_regex,omitempty"`
+	IgnoreRegexes  []string `json:"ignore_regexes,omitempty"`
+	IgnoreCase     bool     `json:"ignore_case,omitempty"`
 }
+
+// Task sources (eval's; checked by a test against internal/eval).
+const (
+	SourceSynthetic = "synthetic"
+	SourceJSONL     = "jsonl"
+)
+
+// TaskSources are every source a task may name, in the order errors list them.
+var TaskSources = []string{"arc", "gsm8k", "hellaswag", "mmlu", "truthfulqa_mc2", "winogrande", SourceJSONL, SourceSynthetic}
 
 // Split names of the evaluation suite, the engine's (synth.Split; checked by
 // a test): SplitValidation drives selection; SplitTest is held out and used
@@ -277,9 +335,13 @@ const (
 	SplitTest       = "test"
 )
 
-// SuiteSpec is what to evaluate on: tasks of one split.
+// SuiteSpec is what to evaluate on. Name says which list it is
+// ("fitness.dev", "fitness.test"; "synth" in older histories). Split is the
+// role (validation or test): the split of a task that names no source
+// (a synthetic family, as older histories give them). Seed is the run's,
+// for tasks without their own.
 type SuiteSpec struct {
-	Name  string     `json:"name"` // "synth" for the synthetic pack
+	Name  string     `json:"name"`
 	Split string     `json:"split"`
 	Tasks []TaskSpec `json:"tasks"`
 	Seed  uint64     `json:"seed"`
@@ -292,10 +354,15 @@ type EvaluateInput struct {
 	Label string    `json:"label,omitempty"`
 }
 
+// TaskScore is one task's score. Family holds the task's name (the family
+// of a synthetic task); N was "items" before the rename (still read).
 type TaskScore struct {
 	Family string  `json:"family"`
 	Score  float64 `json:"score"`
-	Items  int     `json:"items"`
+	N      int     `json:"n"`
+	// Metric and StdErr as eval reports them (empty in older histories).
+	Metric string  `json:"metric,omitempty"`
+	StdErr float64 `json:"stderr,omitempty"`
 }
 
 type EvaluateOutput struct {

@@ -119,35 +119,107 @@ func (m Mutation) withDefaults() Mutation {
 		m.Alpha = 16
 	}
 	if m.Datasets == nil {
-		m.Datasets = append([]string(nil), SynthFamilies...)
+		for _, fam := range SynthFamilies {
+			m.Datasets = append(m.Datasets, MutationDataset{Family: fam})
+		}
 	}
+	ds := make([]MutationDataset, len(m.Datasets))
+	for i, d := range m.Datasets {
+		if d.Weight == 0 {
+			d.Weight = 1
+		}
+		ds[i] = d
+	}
+	m.Datasets = ds
 	return m
 }
 
 func (f Fitness) withDefaults() Fitness {
-	if f.Suite == "" {
-		f.Suite = "synth"
+	if f.Dev == nil && f.Test == nil && (f.Suite == "" || f.Suite == "synth" || f.Suite == SourceSynthetic) {
+		f = f.fromOldForm()
 	}
-	if f.Tasks == nil {
-		for _, fam := range SynthFamilies {
-			f.Tasks = append(f.Tasks, TaskSpec{Family: fam})
+	f.Dev = tasksWithDefaults(f.Dev, SplitValidation)
+	if f.Test == nil && allSynthetic(f.Dev) {
+		// Synthetic dev tasks have a held-out split of their own.
+		for _, t := range f.Dev {
+			t.Split = SplitTest
+			f.Test = append(f.Test, t)
 		}
 	}
-	tasks := make([]TaskSpec, len(f.Tasks))
-	for i, t := range f.Tasks {
+	f.Test = tasksWithDefaults(f.Test, SplitTest)
+	return f
+}
+
+// fromOldForm turns fitness.suite/tasks/held_out_items (synthetic families,
+// scored on the validation split and held out on the test split) into dev
+// and test lists: the same tasks, names, items and seeds as before, so
+// cached scores stay valid.
+func (f Fitness) fromOldForm() Fitness {
+	tasks := f.Tasks
+	if tasks == nil {
+		for _, fam := range SynthFamilies {
+			tasks = append(tasks, TaskSpec{Family: fam})
+		}
+	}
+	held := f.HeldOutItems
+	if held == 0 {
+		held = 64
+	}
+	out := Fitness{Dev: []TaskSpec{}, Test: []TaskSpec{}}
+	for _, t := range tasks {
+		if t.Source == "" {
+			t.Source = SourceSynthetic
+		}
+		if t.N == 0 {
+			t.N = 32
+		}
+		dev, test := t, t
+		dev.Split, test.Split, test.N = SplitValidation, SplitTest, held
+		out.Dev, out.Test = append(out.Dev, dev), append(out.Test, test)
+	}
+	return out
+}
+
+func allSynthetic(ts []TaskSpec) bool {
+	for _, t := range ts {
+		if t.Source != SourceSynthetic {
+			return false
+		}
+	}
+	return len(ts) > 0
+}
+
+// tasksWithDefaults fills each task's source, name, weight and synthetic
+// split and size (in a new slice); split is the list's role.
+func tasksWithDefaults(ts []TaskSpec, split string) []TaskSpec {
+	if ts == nil {
+		return nil
+	}
+	out := make([]TaskSpec, len(ts))
+	for i, t := range ts {
+		if t.Source == "" && t.Family != "" {
+			t.Source = SourceSynthetic
+		}
+		if t.Name == "" {
+			t.Name = t.Source
+			if t.Source == SourceSynthetic {
+				t.Name = t.Family
+			}
+		}
 		if t.Weight == 0 {
 			t.Weight = 1
 		}
-		if t.Items == 0 {
-			t.Items = 32
+		if t.Source == SourceSynthetic {
+			if t.Split == "" {
+				t.Split = split
+			}
+			if t.N == 0 {
+				t.N = 32
+			}
 		}
-		tasks[i] = t
+		out[i] = t
 	}
-	f.Tasks = tasks
-	if f.HeldOutItems == 0 {
-		f.HeldOutItems = 64
-	}
-	return f
+	return out
 }
 
 func (in Init) withDefaults() Init {

@@ -19,12 +19,18 @@ func DemoConfig() RunConfig {
 			FineTune:      FineTuneParams{Method: FineTuneFull, LR: 3e-3, Steps: 300, Examples: 4000, BatchSize: 16},
 		}},
 		Mutation: Mutation{Steps: IntRange{Min: 20, Max: 60}},
-		Fitness: Fitness{Tasks: []TaskSpec{
-			{Family: "addition", Items: 64}, {Family: "comparison", Items: 64},
-			{Family: "sequence", Items: 64}, {Family: "reversal", Items: 64},
-		}, HeldOutItems: 200},
+		Fitness:  Fitness{Dev: demoTasks(SplitValidation, 64), Test: demoTasks(SplitTest, 200)},
 	}
 }
 
 // demoModel is the demo's tiny llama, also the default of init.demo.model.
 var demoModel = TinyModel{Layers: 2, Dim: 64, Heads: 4, KVHeads: 2, FFN: 192, Context: 64}
+
+// demoTasks scores every synthetic family on n items of split.
+func demoTasks(split string, n int) []TaskSpec {
+	ts := make([]TaskSpec, len(SynthFamilies))
+	for i, fam := range SynthFamilies {
+		ts[i] = TaskSpec{Source: SourceSynthetic, Family: fam, Split: split, N: n}
+	}
+	return ts
+}

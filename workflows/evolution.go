@@ -254,13 +254,12 @@ func (r *run) initPopulation(ctx workflow.Context) error {
 	return nil
 }
 
+// suite is fitness.dev (validation: what selection sees) or fitness.test
+// (the held-out report).
 func (r *run) suite(split string) SuiteSpec {
-	s := SuiteSpec{Name: r.cfg.Fitness.Suite, Split: split, Seed: r.cfg.Seed}
-	for _, t := range r.cfg.Fitness.Tasks {
-		if split == SplitTest {
-			t.Items = r.cfg.Fitness.HeldOutItems
-		}
-		s.Tasks = append(s.Tasks, t)
+	s := SuiteSpec{Name: "fitness.dev", Split: split, Seed: r.cfg.Seed, Tasks: r.cfg.Fitness.Dev}
+	if split == SplitTest {
+		s.Name, s.Tasks = "fitness.test", r.cfg.Fitness.Test
 	}
 	return s
 }

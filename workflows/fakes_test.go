@@ -199,10 +199,10 @@ func (w *fakeWorld) Evaluate(ctx context.Context, in EvaluateInput) (EvaluateOut
 		if in.Suite.Split == SplitTest {
 			score *= 0.95
 		}
-		out.Tasks = append(out.Tasks, TaskScore{Family: t.Family, Score: score, Items: t.Items})
+		out.Tasks = append(out.Tasks, TaskScore{Family: t.Family, Score: score, N: t.N})
 		out.Fitness += t.Weight * score
 		total += t.Weight
-		out.Items += t.Items
+		out.Items += t.N
 	}
 	out.Fitness /= total
 	return out, nil

@@ -154,20 +154,59 @@ func SampleFineTune(cfg RunConfig, rng *RNG) *FineTuneParams {
 	lr := rng.LogUniform(m.LR.Min, m.LR.Max)
 	steps := rng.IntRange(m.Steps.Min, m.Steps.Max)
 	rank := m.Ranks[rng.Intn(len(m.Ranks))]
-	ds := m.Datasets[rng.Intn(len(m.Datasets))]
+	ds := ""
+	var mix []MixturePart
+	if onlyUniformFamilies(m.Datasets) {
+		// Synthetic families of equal weight (the demo, and runs recorded
+		// before data files): one family, drawn as it always was.
+		ds = m.Datasets[rng.Intn(len(m.Datasets))].Family
+	} else {
+		mix = sampleMixture(m.Datasets, rng)
+	}
 	seed := rng.Uint64()
 	if roll >= *m.Probability {
 		return nil
 	}
 	p := &FineTuneParams{
-		Method: method, LR: roundSig(lr, 3), Steps: steps, Dataset: ds, Seed: seed,
+		Method: method, LR: roundSig(lr, 3), Steps: steps, Dataset: ds, Mixture: mix, Seed: seed,
 		Examples: m.Examples, BatchSize: m.BatchSize, CheckpointEvery: m.CheckpointEvery,
+	}
+	if mix != nil {
+		p.ChatTemplate = m.ChatTemplate
 	}
 	if method == "lora" {
 		p.Rank = rank
 		p.Alpha = m.Alpha
 	}
 	return p
+}
+
+func onlyUniformFamilies(ds []MutationDataset) bool {
+	for _, d := range ds {
+		if d.Family == "" || d.Weight != ds[0].Weight {
+			return false
+		}
+	}
+	return true
+}
+
+// sampleMixture draws one child's dataset mixture: every dataset stays in
+// it, its configured weight scaled by a factor drawn log-uniformly in
+// [1/2, 2] and the weights normalised, so children train on different blends
+// around the configured one (the subset within it comes from the
+// fine-tune's seed). One draw per dataset, whatever its weight.
+func sampleMixture(ds []MutationDataset, rng *RNG) []MixturePart {
+	mix := make([]MixturePart, len(ds))
+	total := 0.0
+	for i, d := range ds {
+		w := d.Weight * rng.LogUniform(0.5, 2)
+		mix[i] = MixturePart{Family: d.Family, Path: d.Path, Weight: w}
+		total += w
+	}
+	for i := range mix {
+		mix[i].Weight = roundSig(mix[i].Weight/total, 3)
+	}
+	return mix
 }
 
 func roundSig(v float64, digits int) float64 {
@@ -257,7 +296,31 @@ func FineTuneLabel(p FineTuneParams) string {
 	if p.Method == "lora" {
 		s += fmt.Sprintf(" r=%d", p.Rank)
 	}
-	return fmt.Sprintf("%s lr=%s %d steps on %s", s, strconv.FormatFloat(p.LR, 'g', 2, 64), p.Steps, p.Dataset)
+	on := p.Dataset
+	if len(p.Mixture) > 0 {
+		parts := make([]string, len(p.Mixture))
+		for i, m := range p.Mixture {
+			name := m.Family
+			if name == "" {
+				name = shortRef(m.Path)
+			}
+			parts[i] = fmt.Sprintf("%s %.2f", name, m.Weight)
+		}
+		on = "mix(" + strings.Join(parts, ", ") + ")"
+	}
+	return fmt.Sprintf("%s lr=%s %d steps on %s", s, strconv.FormatFloat(p.LR, 'g', 2, 64), p.Steps, on)
+}
+
+// shortRef is a data reference as a label shows it: a store reference's
+// first hex digits, or the file's base name.
+func shortRef(ref string) string {
+	if IsStoreRef(ref) {
+		return ref[:len(StorePrefix)+8]
+	}
+	if i := strings.LastIndex(ref, "/"); i >= 0 {
+		return ref[i+1:]
+	}
+	return ref
 }
 
 // Survivors chooses the next population: the best cfg.Selection.Elitism of

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -152,7 +153,8 @@ func TestPlanIsDeterministicPerSeed(t *testing.T) {
 			ft := p.FineTune
 			require.True(t, ft.LR >= cfg.Mutation.LR.Min*0.99 && ft.LR <= cfg.Mutation.LR.Max*1.01)
 			require.True(t, ft.Steps >= cfg.Mutation.Steps.Min && ft.Steps <= cfg.Mutation.Steps.Max)
-			require.Contains(t, cfg.Mutation.Datasets, ft.Dataset)
+			require.Contains(t, cfg.Mutation.Datasets, MutationDataset{Family: ft.Dataset, Weight: 1})
+			require.Nil(t, ft.Mixture, "synthetic families of equal weight draw one family, as before")
 			require.Contains(t, p.TuneLabel, "on "+ft.Dataset)
 		}
 	}
@@ -208,4 +210,44 @@ func TestSurvivorsKeepElitesThenBestChildren(t *testing.T) {
 	// Elitism 2 keeps the two best current members even if children are better.
 	cfg.Selection.Elitism = 2
 	require.Equal(t, []int{0, 1, 4, 5}, Survivors(cfg, nodes, []int{0, 1, 2, 3}, []int{4, 5, 6}))
+}
+
+// With data files each mutated child carries its own mixture: every dataset,
+// weights drawn around the configured ones and summing to 1, the same for
+// the same seed and different between children.
+func TestFineTuneMixtureIsDrawnPerChild(t *testing.T) {
+	cfg := DemoConfig()
+	one := 1.0
+	cfg.Mutation.Probability = &one
+	a, b := "store:"+strings.Repeat("a", 64), "store:"+strings.Repeat("b", 64)
+	cfg.Mutation.Datasets = []MutationDataset{{Path: a, Weight: 3}, {Path: b}, {Family: "addition"}}
+	cfg.Mutation.ChatTemplate = "{{ messages }}"
+	cfg, err := Prepare(cfg)
+	require.NoError(t, err)
+	draw := func(seed uint64) []*FineTuneParams {
+		rng := NewRNG(seed)
+		var out []*FineTuneParams
+		for range 4 {
+			out = append(out, SampleFineTune(cfg, rng))
+		}
+		return out
+	}
+	first := draw(7)
+	require.Equal(t, first, draw(7))
+	for _, p := range first {
+		require.Empty(t, p.Dataset)
+		require.Equal(t, "{{ messages }}", p.ChatTemplate)
+		require.Len(t, p.Mixture, 3)
+		sum := 0.0
+		for _, m := range p.Mixture {
+			sum += m.Weight
+		}
+		require.InDelta(t, 1, sum, 0.01)
+		require.Equal(t, a, p.Mixture[0].Path)
+		require.Equal(t, "addition", p.Mixture[2].Family)
+		// 3 × [1/2, 2] against 1 × [1/2, 2] twice: the first stays the largest.
+		require.Greater(t, p.Mixture[0].Weight, p.Mixture[1].Weight*0.74)
+		require.Contains(t, FineTuneLabel(*p), "mix(store:aaaaaaaa ")
+	}
+	require.NotEqual(t, first[0].Mixture, first[1].Mixture)
 }

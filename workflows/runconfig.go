@@ -96,16 +96,22 @@ type ParamRange struct {
 // Mutation: after the merge, each child is fine-tuned with Probability;
 // method, lr (log-uniform), steps, rank and dataset are sampled.
 type Mutation struct {
-	Probability     *float64   `json:"probability,omitempty"`
-	Methods         []string   `json:"methods,omitempty"`
-	LR              FloatRange `json:"lr,omitempty"`
-	Steps           IntRange   `json:"steps,omitempty"`
-	Ranks           []int      `json:"ranks,omitempty"`
-	Alpha           float64    `json:"alpha,omitempty"`
-	Datasets        []string   `json:"datasets,omitempty"`
-	Examples        int        `json:"examples,omitempty"`
-	BatchSize       int        `json:"batch_size,omitempty"` // "batch" before the rename, still read
-	CheckpointEvery int        `json:"checkpoint_every,omitempty"`
+	Probability *float64   `json:"probability,omitempty"`
+	Methods     []string   `json:"methods,omitempty"`
+	LR          FloatRange `json:"lr,omitempty"`
+	Steps       IntRange   `json:"steps,omitempty"`
+	Ranks       []int      `json:"ranks,omitempty"`
+	Alpha       float64    `json:"alpha,omitempty"`
+	// Datasets the children train on, with weights: data files (JSONL, gz
+	// JSONL or Parquet of {prompt, completion}, {text} or chat {messages})
+	// or synthetic families (the demo; a plain string is a family).
+	Datasets []MutationDataset `json:"datasets,omitempty"`
+	// ChatTemplate renders chat datasets instead of the model's own
+	// tokenizer.chat_template (needed for a model without one).
+	ChatTemplate    string `json:"chat_template,omitempty"`
+	Examples        int    `json:"examples,omitempty"`
+	BatchSize       int    `json:"batch_size,omitempty"` // "batch" before the rename, still read
+	CheckpointEvery int    `json:"checkpoint_every,omitempty"`
 }
 
 type FloatRange struct {
@@ -118,11 +124,29 @@ type IntRange struct {
 	Max int `json:"max"`
 }
 
-// Fitness: the weighted mean of task scores on the validation split. HeldOutItems
-// per task are used for the final held-out comparison (test split).
+// MutationDataset is one dataset of mutation.datasets: a data file Path (a
+// DataRef) or a synthetic Family, and its mixture Weight (0 = 1). In JSON a
+// plain string is a synthetic family (the form before files).
+type MutationDataset struct {
+	Path   string  `json:"path,omitempty"`
+	Family string  `json:"family,omitempty"`
+	Weight float64 `json:"weight,omitempty"`
+}
+
+// Fitness: Dev are the tasks selection sees (their weighted mean is a
+// model's fitness); Test are scored once at the end on the winner and the
+// best initial model (held out, never seen by selection). Dev and test may
+// not share items.
+//
+// Suite, Tasks and HeldOutItems are the form before dev/test (synthetic
+// families scored on the validation split, and on the test split with
+// HeldOutItems each): still read, and turned into Dev and Test by Prepare.
 type Fitness struct {
+	Dev  []TaskSpec `json:"dev,omitempty"`
+	Test []TaskSpec `json:"test,omitempty"`
+
 	Suite        string     `json:"suite,omitempty"`
-	Tasks        []TaskSpec `json:"tasks"`
+	Tasks        []TaskSpec `json:"tasks,omitempty"`
 	HeldOutItems int        `json:"held_out_items,omitempty"`
 }
 

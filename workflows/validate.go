@@ -200,8 +200,21 @@ func (mu Mutation) validate(p *problems) {
 		p.bad("mutation.datasets", "must name at least one dataset")
 	}
 	for i, d := range mu.Datasets {
-		if strings.TrimSpace(d) == "" {
-			p.bad(fmt.Sprintf("mutation.datasets[%d]", i), "must not be empty")
+		df := fmt.Sprintf("mutation.datasets[%d]", i)
+		switch {
+		case d.Path != "" && d.Family != "":
+			p.bad(df, "give a path or a synthetic family, not both")
+		case d.Family != "":
+			if !slices.Contains(SynthFamilies, d.Family) {
+				p.bad(df+".family", "unknown synthetic family %q (want %s)", d.Family, strings.Join(SynthFamilies, ", "))
+			}
+		default:
+			if why := CheckDataRef(d.Path); why != "" {
+				p.bad(df+".path", "%s", why)
+			}
+		}
+		if !(d.Weight > 0) || !finite(d.Weight) {
+			p.bad(df+".weight", "must be positive, got %v", d.Weight)
 		}
 	}
 	if mu.Examples < 0 || mu.BatchSize < 0 || mu.CheckpointEvery < 0 {
@@ -210,23 +223,112 @@ func (mu Mutation) validate(p *problems) {
 }
 
 func (f Fitness) validate(p *problems) {
-	if len(f.Tasks) == 0 {
-		p.bad("fitness.tasks", "must name at least one task")
+	if f.Suite != "" && f.Suite != "synth" && f.Suite != SourceSynthetic {
+		p.bad("fitness.suite", "unknown suite %q: list the tasks in fitness.dev and fitness.test", f.Suite)
 	}
-	for i, t := range f.Tasks {
-		tf := fmt.Sprintf("fitness.tasks[%d]", i)
-		if strings.TrimSpace(t.Family) == "" {
-			p.bad(tf+".family", "must not be empty")
+	if f.Tasks != nil || f.HeldOutItems != 0 {
+		p.bad("fitness.tasks", "the old form (tasks, held_out_items) cannot be combined with fitness.dev/fitness.test")
+	}
+	if len(f.Dev) == 0 {
+		p.bad("fitness.dev", "must name at least one task")
+	}
+	if len(f.Test) == 0 {
+		p.bad("fitness.test", "must name at least one held-out task (data selection never sees: another split or file than fitness.dev's)")
+	}
+	validateTasks(p, "fitness.dev", f.Dev)
+	validateTasks(p, "fitness.test", f.Test)
+	for j, t := range f.Test {
+		for i, d := range f.Dev {
+			if why := sameItems(d, t); why != "" {
+				p.bad(fmt.Sprintf("fitness.test[%d]", j), "uses the same items as fitness.dev[%d] (%s): held-out scores must come from items selection never saw", i, why)
+			}
+		}
+	}
+}
+
+// sameItems says why two tasks may score the same items, or "".
+func sameItems(a, b TaskSpec) string {
+	switch {
+	case a.Source == SourceSynthetic && b.Source == SourceSynthetic:
+		if a.Family == b.Family && a.Split == b.Split {
+			return fmt.Sprintf("synthetic family %s, split %s", a.Family, a.Split)
+		}
+	case a.Source == SourceSynthetic || b.Source == SourceSynthetic:
+	case a.Path != "" && a.Path == b.Path:
+		// Two seeded subsamples of one file overlap (and n = 0 is all of it).
+		return fmt.Sprintf("the same data %s", a.Path)
+	}
+	return ""
+}
+
+// ValidateTasks checks a task list (a `starter eval` suite file, or
+// fitness.dev/test) and returns the problems, with fields under name.
+func ValidateTasks(name string, ts []TaskSpec) []*FieldError {
+	p := &problems{}
+	validateTasks(p, name, tasksWithDefaults(ts, SplitValidation))
+	if len(ts) == 0 {
+		p.bad(name, "must name at least one task")
+	}
+	return p.errs
+}
+
+// TasksWithDefaults fills a task list's defaults as fitness.dev's.
+func TasksWithDefaults(ts []TaskSpec) []TaskSpec { return tasksWithDefaults(ts, SplitValidation) }
+
+func validateTasks(p *problems, list string, ts []TaskSpec) {
+	names := map[string]int{}
+	for i, t := range ts {
+		tf := fmt.Sprintf("%s[%d]", list, i)
+		if !slices.Contains(TaskSources, t.Source) {
+			p.bad(tf+".source", "unknown source %q (want %s)", t.Source, strings.Join(TaskSources, ", "))
+		}
+		if prev, dup := names[t.Name]; dup && t.Name != "" {
+			p.bad(tf+".name", "%q is also the name of %s[%d]: names must be unique in a list", t.Name, list, prev)
+		} else {
+			names[t.Name] = i
+		}
+		if t.Name == "" {
+			p.bad(tf+".name", "must not be empty")
+		}
+		switch t.Source {
+		case SourceSynthetic:
+			if !slices.Contains(SynthFamilies, t.Family) {
+				p.bad(tf+".family", "unknown synthetic family %q (want %s)", t.Family, strings.Join(SynthFamilies, ", "))
+			}
+			if t.Path != "" || t.FewshotPath != "" {
+				p.bad(tf+".path", "a synthetic task reads no file")
+			}
+			if t.N < 1 {
+				p.bad(tf+".n", "a synthetic task needs n >= 1, got %d", t.N)
+			}
+		default:
+			if t.Family != "" {
+				p.bad(tf+".family", "only synthetic tasks have a family (source is %q)", t.Source)
+			}
+			if why := CheckDataRef(t.Path); why != "" {
+				p.bad(tf+".path", "%s", why)
+			}
+			if t.FewshotPath != "" {
+				if why := CheckDataRef(t.FewshotPath); why != "" {
+					p.bad(tf+".fewshot_path", "%s", why)
+				}
+			}
+			if t.Source == SourceJSONL && t.Kind == "" {
+				p.bad(tf+".kind", "a jsonl task needs its kind (multiple_choice, mc2, partial, generate or perplexity)")
+			}
+		}
+		if t.N < 0 || t.N > 1_000_000 {
+			p.bad(tf+".n", "must be between 0 (all items) and 1000000, got %d", t.N)
+		}
+		if t.Fewshot < 0 || t.Fewshot > 1000 {
+			p.bad(tf+".fewshot", "must be between 0 and 1000, got %d", t.Fewshot)
 		}
 		if !(t.Weight > 0) || !finite(t.Weight) {
 			p.bad(tf+".weight", "must be positive, got %v", t.Weight)
 		}
-		if t.Items < 1 || t.Items > 1_000_000 {
-			p.bad(tf+".items", "must be between 1 and 1000000, got %d", t.Items)
+		if t.MaxTokens < 0 {
+			p.bad(tf+".max_tokens", "must not be negative, got %d", t.MaxTokens)
 		}
-	}
-	if f.HeldOutItems < 1 || f.HeldOutItems > 1_000_000 {
-		p.bad("fitness.held_out_items", "must be between 1 and 1000000, got %d", f.HeldOutItems)
 	}
 }
 

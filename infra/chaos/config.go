@@ -20,10 +20,10 @@ func SmallConfig(name string, seed uint64, generations, steps int) workflows.Run
 		Mutation: workflows.Mutation{
 			Probability: &one, Methods: []string{"full"},
 			LR: workflows.FloatRange{Min: 1e-3, Max: 3e-3}, Steps: workflows.IntRange{Min: steps, Max: steps + steps/2},
-			Datasets: []string{"comparison", "addition"}, Examples: 64, BatchSize: 4, CheckpointEvery: 4,
+			Datasets: []workflows.MutationDataset{{Family: "comparison"}, {Family: "addition"}}, Examples: 64, BatchSize: 4, CheckpointEvery: 4,
 		},
 		Fitness: workflows.Fitness{Suite: "synth", HeldOutItems: 8, Tasks: []workflows.TaskSpec{
-			{Family: "comparison", Items: 8}, {Family: "addition", Items: 8},
+			{Family: "comparison", N: 8}, {Family: "addition", N: 8},
 		}},
 		Init: workflows.Init{Demo: &workflows.DemoSpec{
 			Model:         workflows.TinyModel{Layers: 2, Dim: 64, Heads: 4, KVHeads: 2, FFN: 128, Context: 48},

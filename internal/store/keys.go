@@ -45,8 +45,12 @@ type Kind struct {
 var (
 	// Models are GGUF files: models/<hex>.gguf.
 	Models = Kind{dir: "models", ext: ".gguf"}
-	// Blobs are any other content-addressed bytes (checkpoints, datasets): blobs/<hex>.
+	// Blobs are any other content-addressed bytes (checkpoints): blobs/<hex>.
 	Blobs = Kind{dir: "blobs"}
+	// Data are the files a run reads (benchmark items, fine-tuning
+	// datasets; JSONL, gzipped JSONL or Parquet, told apart by their bytes),
+	// uploaded by the starter and named store:<hex> in run configs: data/<hex>.
+	Data = Kind{dir: "data"}
 )
 
 func (k Kind) String() string { return k.dir }
@@ -56,7 +60,7 @@ func (k Kind) key(r Ref) string { return k.dir + "/" + r.Hex() + k.ext }
 // kindOfKey maps a backend key back to its kind and reference; ok is false for
 // keys outside the content space.
 func kindOfKey(key string) (Kind, Ref, bool) {
-	for _, k := range []Kind{Models, Blobs} {
+	for _, k := range []Kind{Models, Blobs, Data} {
 		rest, found := strings.CutPrefix(key, k.dir+"/")
 		if !found || !strings.HasSuffix(rest, k.ext) {
 			continue

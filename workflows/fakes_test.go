@@ -203,6 +203,7 @@ func (w *fakeWorld) Evaluate(ctx context.Context, in EvaluateInput) (EvaluateOut
 		out.Fitness += t.Weight * score
 		total += t.Weight
 		out.Items += t.Items
+		out.Tokens += int64(t.Items) * 2 // two tokens an item, like a short continuation
 	}
 	out.Fitness /= total
 	return out, nil

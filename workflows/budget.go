@@ -62,23 +62,27 @@ func (r *run) estimate(p ChildPlan) (reservation, bool) {
 	return res, c.TrainPerStep > 0
 }
 
-// reserve blocks until the child may start and says whether it fits.
-func (r *run) reserve(ctx workflow.Context, est reservation, known bool) bool {
-	b, cost := r.cfg.Budgets.Tokens, est.train+est.eval
-	fits := func() bool { return r.spent()+r.ledger.reserved+cost <= b }
+// reserve blocks until the child may start and says whether it fits. The
+// estimate is taken again at every check: a child waiting for the first
+// fine-tune to finish must use the cost that fine-tune revealed.
+func (r *run) reserve(ctx workflow.Context, p ChildPlan) (reservation, bool) {
+	b := r.cfg.Budgets.Tokens
+	fits := func(est reservation) bool { return r.spent()+r.ledger.reserved+est.train+est.eval <= b }
 	if err := workflow.Await(ctx, func() bool {
-		return r.ledger.inflight == 0 || (known && !r.ledger.exclusive && fits())
+		est, known := r.estimate(p)
+		return r.ledger.inflight == 0 || (known && !r.ledger.exclusive && fits(est))
 	}); err != nil {
-		return false
+		return reservation{}, false
 	}
-	if !fits() {
+	est, known := r.estimate(p)
+	if !fits(est) {
 		r.ledger.skipped++
-		return false
+		return reservation{}, false
 	}
-	r.ledger.reserved += cost
+	r.ledger.reserved += est.train + est.eval
 	r.ledger.inflight++
 	r.ledger.exclusive = !known
-	return true
+	return est, true
 }
 
 func (r *run) releaseTrain(res *reservation) { r.ledger.reserved -= res.train; res.train = 0 }

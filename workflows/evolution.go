@@ -23,6 +23,7 @@ var (
 // RegisterWorkflows registers the Evolution workflow under its stable name.
 func RegisterWorkflows(r worker.WorkflowRegistry) {
 	r.RegisterWorkflowWithOptions(Evolution, workflow.RegisterOptions{Name: WorkflowEvolution})
+	r.RegisterWorkflowWithOptions(Experiment, workflow.RegisterOptions{Name: WorkflowExperiment})
 }
 
 // Evolution runs one generation per workflow execution and continues as new
@@ -423,8 +424,8 @@ func (r *run) child(ctx workflow.Context, p ChildPlan) {
 	cfg := r.cfg
 	res := &reservation{}
 	if r.budgeted() {
-		est, known := r.estimate(p)
-		if !r.reserve(ctx, est, known) {
+		est, ok := r.reserve(ctx, p)
+		if !ok {
 			n := &r.st.Nodes[p.ID]
 			n.Status, n.Reason = StatusSkipped, fmt.Sprintf("not made: the compute budget (%d tokens, %d used) cannot cover it", cfg.Budgets.Tokens, r.spent())
 			return

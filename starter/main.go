@@ -26,6 +26,7 @@ commands:
   report <run-id>            per-generation table, winner and its lineage
   schedule create|list|delete  Temporal Schedules (e.g. nightly) continuing a lineage
   merge -c mergekit.yaml -o out.gguf   one-off local merge, no Temporal
+  experiment -f exp.yaml [--watch] [--local]  equal-compute experiment: arms x seeds, mean ± 95% CI, verdict
 
 Temporal connection flags (all commands but quickstart and merge), or env:
   --address    TEMPORAL_ADDRESS    (default localhost:7233)
@@ -75,6 +76,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdSchedule(ctx, rest, stdout, stderr)
 	case "merge":
 		return cmdMerge(ctx, rest, stdout, stderr)
+	case "experiment":
+		return cmdExperiment(ctx, rest, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

@@ -1,7 +1,5 @@
 package workflows
 
-
-
 // For the external tests (experiment_crash_test.go), which need the dev
 // server (infra/devserver imports this package): the fake activities and
 // the in-process experiment run.
@@ -17,4 +15,3 @@ func (w *fakeWorld) Count(name string) int { return w.count(name) }
 var TestExperimentConfig = testExperiment
 
 var RunExperimentInTestEnv = runExperiment
-

@@ -19,6 +19,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/evomerge/evomerge/infra/devserver"
+	"github.com/evomerge/evomerge/internal/report"
 	"github.com/evomerge/evomerge/internal/stats"
 	"github.com/evomerge/evomerge/workflows"
 )
@@ -34,6 +35,7 @@ func cmdExperiment(ctx context.Context, args []string, stdout, stderr io.Writer)
 	file := fs.String("f", "", "experiment config file (JSON or YAML)")
 	watch := fs.Bool("watch", false, "follow the experiment until it ends and print its table")
 	jsonOut := fs.String("json", "", "also write the result and the table as JSON to this file")
+	htmlOut := fs.String("html", "", "also write the experiment report (one self-contained HTML file with plots) here")
 	var lf quickstartFlags
 	localRun := fs.Bool("local", false, "run on an embedded Temporal server with an in-process worker (implies --watch)")
 	fs.StringVar(&lf.dir, "dir", ".evomerge", "--local: state directory")
@@ -75,6 +77,12 @@ func cmdExperiment(ctx context.Context, args []string, stdout, stderr io.Writer)
 		return err
 	}
 	printExperiment(stdout, *res, tb)
+	if *htmlOut != "" {
+		if err := writeExperimentHTML(*htmlOut, *res, tb); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "report: %s\n", *htmlOut)
+	}
 	if *jsonOut != "" {
 		data, _ := json.MarshalIndent(struct {
 			Result *workflows.ExperimentResult `json:"result"`
@@ -251,4 +259,73 @@ func ci(iv stats.Interval) string {
 		return "(one seed: no interval)"
 	}
 	return fmt.Sprintf("[%+.4f, %+.4f]", iv.Low, iv.High)
+}
+
+// experimentReport converts the result and its table into the report's
+// plain data: per arm the seeds' curves, the best-fitness band (mean and
+// 95 % t interval over the seeds that reached each generation), the
+// held-out interval, the compute spent; the paired differences; the verdict.
+func experimentReport(res workflows.ExperimentResult, tb stats.Table) report.Experiment {
+	e := report.Experiment{
+		Title:   fmt.Sprintf("Experiment %s: equal compute (%d training + dev-scored tokens per run)", res.Name, res.BudgetTokens),
+		Summary: []string{tb.Verdict},
+		Method:  fmt.Sprintf("%s, %.0f %%", tb.Method, 100*tb.Level),
+	}
+	for _, a := range tb.Arms {
+		arm := report.Arm{Name: a.Arm, Budget: res.BudgetTokens,
+			HeldOut: report.Interval{Mean: a.Mean, Lo: a.Low, Hi: a.High, N: a.N}}
+		var curves [][]float64
+		for _, o := range res.Children {
+			if o.Arm != a.Arm || !o.Done {
+				continue
+			}
+			sr := report.SeedRun{Seed: o.Seed, Run: o.WorkflowID, HeldOut: o.HeldOut}
+			for _, g := range o.History {
+				sr.Best = append(sr.Best, g.Best)
+				sr.Mean = append(sr.Mean, g.Mean)
+			}
+			curves = append(curves, sr.Best)
+			arm.Seeds = append(arm.Seeds, sr)
+			arm.TrainTokens += o.TrainTokens
+			arm.ScoredTokens += o.ScoredTokens
+		}
+		for g := 0; ; g++ {
+			var xs []float64
+			for _, c := range curves {
+				if g < len(c) {
+					xs = append(xs, c[g])
+				}
+			}
+			if len(xs) < 2 {
+				break
+			}
+			iv, err := stats.MeanCI(xs, tb.Level)
+			if err != nil {
+				break
+			}
+			arm.BestCurve = append(arm.BestCurve, report.Band{Generation: g, Mean: iv.Mean, Lo: iv.Low, Hi: iv.High})
+		}
+		e.Arms = append(e.Arms, arm)
+	}
+	for _, p := range tb.Pairs {
+		v := fmt.Sprintf("%s − %s: not distinguishable from noise (the CI includes 0)", p.A, p.B)
+		if p.Distinguishable {
+			better := p.A
+			if p.Mean < 0 {
+				better = p.B
+			}
+			v = fmt.Sprintf("%s better; the CI excludes 0", better)
+		}
+		e.Comparisons = append(e.Comparisons, report.Comparison{A: p.A, B: p.B,
+			Diff: report.Interval{Mean: p.Mean, Lo: p.Low, Hi: p.High, N: p.N}, Verdict: v})
+	}
+	return e
+}
+
+func writeExperimentHTML(path string, res workflows.ExperimentResult, tb stats.Table) error {
+	var b bytes.Buffer
+	if err := report.RenderExperiment(&b, experimentReport(res, tb)); err != nil {
+		return fmt.Errorf("render the experiment report: %w", err)
+	}
+	return os.WriteFile(path, b.Bytes(), 0o644)
 }

@@ -14,7 +14,7 @@ endif
 GO ?= go
 PY := /usr/bin/python3
 
-.PHONY: all build test test-report test-portable vet fuzz fuzz-short quickstart bench-llm bench-train bench-merge bench-real chaos cuda python-deps check-llamacpp llamacpp-npm gpu-check-dry
+.PHONY: all build test test-report test-portable vet fuzz fuzz-short quickstart experiment-demo bench-llm bench-train bench-merge bench-real chaos cuda python-deps check-llamacpp llamacpp-npm gpu-check-dry
 
 all: build
 
@@ -73,6 +73,11 @@ fuzz:
 
 fuzz-short:
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=2000x
+
+# Is evolution worth it? The four arms x 5 seeds on the demo population at equal compute, on an
+# embedded server (about 15 minutes on 2 cores); prints mean ± 95 % CI per arm, paired differences, verdict.
+experiment-demo:
+	$(GO) run ./starter experiment -f experiments/demo.yaml --local --no-ui --dir .evomerge/experiment-demo --port 7243 --html .evomerge/experiment-demo/report.html
 
 # The main job: embedded Temporal + web UI, an in-process worker, the demo evolution on tiny models.
 quickstart:

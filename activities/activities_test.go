@@ -188,6 +188,10 @@ func TestEvaluateScoresAndCaches(t *testing.T) {
 	run(t, f.env, workflows.ActivityEvaluate, &again, workflows.EvaluateInput{Model: refs[0], Suite: suite})
 	require.True(t, again.Cached)
 	require.Equal(t, 0, again.Items, "cached items do not count against the budget")
+	// Tokens are the evaluation's cost, charged the same whether it was computed now or earlier:
+	// 4 comparison items score at least 2 one-token choices, 3 additions generate at least a token.
+	require.GreaterOrEqual(t, out.Tokens, int64(4*2+3))
+	require.Equal(t, out.Tokens, again.Tokens)
 	require.Equal(t, out.Fitness, again.Fitness)
 	require.Equal(t, out.Tasks, again.Tasks)
 
@@ -337,6 +341,8 @@ func TestFineTuneResumesToTheSameBytes(t *testing.T) {
 	require.Equal(t, want.Ref, got.Ref)
 	require.Equal(t, want.FirstLoss, got.FirstLoss)
 	require.Equal(t, want.FinalLoss, got.FinalLoss)
+	require.Positive(t, want.Tokens)
+	require.Equal(t, want.Tokens, got.Tokens, "a resumed fine-tune is charged its whole cost")
 
 	// Nothing of the checkpoints is left behind, and the store verifies.
 	names, err = f.st.ListNamed(context.Background(), "checkpoints/")

@@ -143,16 +143,18 @@ func evalSuite(s workflows.SuiteSpec) (eval.Suite, error) {
 }
 
 // taskScores are the contract's scores of an engine report, in the suite's
-// task order, and the items scored now (cached results cost nothing against
-// the budget).
-func taskScores(s workflows.SuiteSpec, rep eval.Report) (scores []workflows.TaskScore, items int, cached bool) {
+// task order. items counts only what was computed now; tokens counts every
+// task's cost, cached or not, so the compute budget is charged the same
+// whichever run scored a model first.
+func taskScores(s workflows.SuiteSpec, rep eval.Report) (scores []workflows.TaskScore, items int, tokens int64, cached bool) {
 	cached = len(rep.Tasks) > 0
 	for _, t := range rep.Tasks {
+		tokens += t.Tokens
 		scores = append(scores, workflows.TaskScore{Family: t.Name, Score: t.Score, N: t.N, Metric: t.Metric, StdErr: t.StdErr})
 		if !t.Cached {
 			cached = false
 			items += t.N
 		}
 	}
-	return scores, items, cached
+	return scores, items, tokens, cached
 }

@@ -87,8 +87,8 @@ func (a *Activities) Evaluate(ctx context.Context, in workflows.EvaluateInput) (
 			fmt.Sprintf("evaluate %s %s: fitness is %v", in.Label, in.Model, rep.Fitness), workflows.ErrTypeEvalFailed, nil)
 	}
 	out.Fitness = rep.Fitness
-	out.Tasks, out.Items, out.Cached = taskScores(in.Suite, rep)
-	a.info(ctx, "evaluated", "label", in.Label, "model", in.Model, "fitness", out.Fitness, "cached", out.Cached)
+	out.Tasks, out.Items, out.Tokens, out.Cached = taskScores(in.Suite, rep)
+	a.info(ctx, "evaluated", "label", in.Label, "model", in.Model, "fitness", out.Fitness, "tokens", out.Tokens, "cached", out.Cached)
 	return out, nil
 }
 

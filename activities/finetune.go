@@ -199,7 +199,7 @@ func (a *Activities) fineTune(ctx context.Context, in workflows.FineTuneInput, r
 	}
 	out = workflows.FineTuneOutput{
 		Ref: ref.String(), FirstLoss: state.FirstLoss, FinalLoss: res.FinalLoss,
-		Steps: p.Steps, Tokens: res.Tokens, ResumedFrom: res.ResumedAt,
+		Steps: p.Steps, Tokens: res.TokensTotal, ResumedFrom: res.ResumedAt,
 	}
 	if err := a.saveMemo(ctx, memo, out); err != nil {
 		return out, err

@@ -27,6 +27,7 @@ commands:
   schedule create|list|delete  Temporal Schedules (e.g. nightly) continuing a lineage
   merge -c mergekit.yaml -o out.gguf   one-off local merge, no Temporal
   eval -m model.gguf -f suite.yaml     score one model on a suite file (fitness.dev's task schema), no Temporal
+  experiment -f exp.yaml [--watch] [--local]  equal-compute experiment: arms x seeds, mean ± 95% CI, verdict
 
 Temporal connection flags (all commands but quickstart, merge and eval), or env:
   --address    TEMPORAL_ADDRESS    (default localhost:7233)
@@ -78,6 +79,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdMerge(ctx, rest, stdout, stderr)
 	case "eval":
 		return cmdEval(ctx, rest, stdout, stderr)
+	case "experiment":
+		return cmdExperiment(ctx, rest, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

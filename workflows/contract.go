@@ -370,8 +370,12 @@ type EvaluateOutput struct {
 	Fitness float64     `json:"fitness"`
 	Tasks   []TaskScore `json:"tasks"`
 	// Items evaluated (for the evaluation budget).
-	Items  int  `json:"items"`
-	Cached bool `json:"cached,omitempty"`
+	Items int `json:"items"`
+	// Tokens the model scored for this evaluation (eval.TaskResult.Tokens;
+	// the same whether the scores were computed or came from the cache, so
+	// the compute budget is charged the same either way).
+	Tokens int64 `json:"tokens,omitempty"`
+	Cached bool  `json:"cached,omitempty"`
 }
 
 // ---------------------------------------------------------------- Publish

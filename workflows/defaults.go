@@ -18,6 +18,10 @@ func (c RunConfig) WithDefaults() RunConfig {
 		c.Generations = 6
 	}
 	c.Selection = c.Selection.withDefaults(c.Population)
+	if c.Selection.FitnessSharing != nil {
+		fs := c.Selection.FitnessSharing.withDefaults()
+		c.Selection.FitnessSharing = &fs
+	}
 	if c.Children == 0 {
 		c.Children = c.Population - c.Selection.Elitism
 	}

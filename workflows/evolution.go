@@ -23,6 +23,7 @@ var (
 // RegisterWorkflows registers the Evolution workflow under its stable name.
 func RegisterWorkflows(r worker.WorkflowRegistry) {
 	r.RegisterWorkflowWithOptions(Evolution, workflow.RegisterOptions{Name: WorkflowEvolution})
+	r.RegisterWorkflowWithOptions(Experiment, workflow.RegisterOptions{Name: WorkflowExperiment})
 }
 
 // Evolution runs one generation per workflow execution and continues as new
@@ -79,6 +80,7 @@ type run struct {
 	childrenDone  int
 	childrenTotal int
 	stopRequested string
+	ledger        ledger
 }
 
 func (r *run) registerHandlers(ctx workflow.Context) error {
@@ -146,6 +148,7 @@ func (r *run) status() Status {
 		}
 		s.History = r.st.History
 		s.TrainTokens, s.EvalItems = r.st.TrainTokens, r.st.EvalItems
+		s.ScoredTokens, s.BudgetTokens = r.st.ScoredTokens, r.cfg.Budgets.Tokens
 	}
 	return s
 }
@@ -213,10 +216,7 @@ func (r *run) initPopulation(ctx workflow.Context) error {
 	cfg := r.cfg
 	r.st = &RunState{RNG: *NewRNG(cfg.Seed), StartedAt: workflow.Now(ctx), InitialBest: -1}
 	r.setPhase(ctx, "creating the initial population")
-	in := InitPopulationInput{
-		Run: cfg.Name, Seed: cfg.Seed, Size: cfg.Population,
-		ContinueLineage: cfg.Init.ContinueLineage, Models: cfg.Init.Models, Base: cfg.Init.Base, Demo: cfg.Init.Demo,
-	}
+	in := initPopulationInput(cfg)
 	summary := fmt.Sprintf("init population of %d", cfg.Population)
 	switch {
 	case in.ContinueLineage != "":
@@ -254,12 +254,24 @@ func (r *run) initPopulation(ctx workflow.Context) error {
 	return nil
 }
 
-// suite is fitness.dev (validation: what selection sees) or fitness.test
-// (the held-out report).
-func (r *run) suite(split string) SuiteSpec {
-	s := SuiteSpec{Name: "fitness.dev", Split: split, Seed: r.cfg.Seed, Tasks: r.cfg.Fitness.Dev}
+// initPopulationInput is generation 0's request; an experiment's parent
+// makes the same one, so its memo key is the children's.
+func initPopulationInput(cfg RunConfig) InitPopulationInput {
+	return InitPopulationInput{
+		Run: cfg.Name, Seed: cfg.initSeed(), Size: cfg.Population,
+		ContinueLineage: cfg.Init.ContinueLineage, Models: cfg.Init.Models, Base: cfg.Init.Base, Demo: cfg.Init.Demo,
+	}
+}
+
+func (r *run) suite(split string) SuiteSpec { return suiteFor(r.cfg, split) }
+
+// suiteFor is fitness.dev (validation: what selection sees) or fitness.test
+// (the held-out report); an experiment's parent scores generation 0 with the
+// same one, so the eval cache keys coincide.
+func suiteFor(cfg RunConfig, split string) SuiteSpec {
+	s := SuiteSpec{Name: "fitness.dev", Split: split, Seed: cfg.fitnessSeed(), Tasks: cfg.Fitness.Dev}
 	if split == SplitTest {
-		s.Name, s.Tasks = "fitness.test", r.cfg.Fitness.Test
+		s.Name, s.Tasks = "fitness.test", cfg.Fitness.Test
 	}
 	return s
 }
@@ -275,6 +287,12 @@ func (r *run) evaluate(ctx workflow.Context, ref ModelRef, split, label string) 
 		return out, fmt.Errorf("evaluation returned non-finite fitness %v", out.Fitness)
 	}
 	r.st.EvalItems += int64(out.Items)
+	if split == SplitTest {
+		r.st.HeldOutTokens += out.Tokens
+	} else {
+		r.st.ScoredTokens += out.Tokens
+		r.observeEval(out.Tokens)
+	}
 	return out, nil
 }
 
@@ -346,12 +364,15 @@ func (r *run) generation(ctx workflow.Context) error {
 	st, cfg := r.st, r.cfg
 	gen := st.Generation + 1
 	rankedPop := ranked(st.Nodes, st.Population)
-	plans := PlanGeneration(cfg, &st.RNG, st.Nodes, rankedPop, st.Base, len(st.Nodes))
+	plans := planByMode(cfg, &st.RNG, st.Nodes, rankedPop, st.Base, len(st.Nodes))
 	children := make([]int, len(plans))
 	for i, p := range plans {
 		op := "merge " + p.MergeLabel
 		if p.FineTune != nil {
 			op += " → fine-tune " + p.TuneLabel
+		}
+		if p.Genome.Method == "" { // finetune_only: no merge
+			op = "fine-tune " + p.TuneLabel + " of " + p.MergeLabel
 		}
 		st.Nodes = append(st.Nodes, Node{ID: p.ID, Generation: gen, Parents: p.Parents, Op: op, Status: "pending"})
 		children[i] = p.ID
@@ -364,7 +385,13 @@ func (r *run) generation(ctx workflow.Context) error {
 		r.updateDetails(ctx)
 	})
 
-	survivors := Survivors(cfg, st.Nodes, st.Population, children)
+	skippedBefore := r.ledger.skipped
+	var survivors []int
+	if cfg.mode() == ModeRandomMerge {
+		survivors = randomSurvivors(cfg, &st.RNG, st.Nodes, st.Population, children)
+	} else {
+		survivors = Survivors(cfg, st.Nodes, st.Population, children)
+	}
 	for _, id := range st.Population {
 		if !contains(survivors, id) {
 			st.Nodes[id].Status = StatusRetired
@@ -373,8 +400,10 @@ func (r *run) generation(ctx workflow.Context) error {
 	dropped := 0
 	for _, id := range children {
 		switch {
-		case st.Nodes[id].Status == StatusDropped:
-			dropped++
+		case st.Nodes[id].Status == StatusDropped, st.Nodes[id].Status == StatusSkipped:
+			if st.Nodes[id].Status == StatusDropped {
+				dropped++
+			}
 		case contains(survivors, id):
 			st.Nodes[id].Status = StatusAlive
 		default:
@@ -385,6 +414,7 @@ func (r *run) generation(ctx workflow.Context) error {
 	st.Generation = gen
 	r.childrenDone, r.childrenTotal = 0, 0
 	r.recordStats(gen, len(plans), dropped)
+	st.History[len(st.History)-1].Skipped = r.ledger.skipped - skippedBefore
 	r.measureDiversity(ctx)
 	best := st.History[len(st.History)-1]
 	workflow.GetLogger(ctx).Info("generation done", "generation", gen, "best", best.Best, "mean", best.Mean, "dropped", dropped)
@@ -396,18 +426,32 @@ func (r *run) generation(ctx workflow.Context) error {
 // drops the child with its reason and the generation goes on.
 func (r *run) child(ctx workflow.Context, p ChildPlan) {
 	cfg := r.cfg
-	var m MergeOutput
-	mctx := r.activityCtx(ctx, cfg.TaskQueues.CPU, cfg.Timeouts.Merge, "merge "+p.MergeLabel)
-	err := workflow.ExecuteActivity(mctx, ActivityMerge, MergeInput{Run: cfg.Name, Inputs: p.Inputs, Genome: p.Genome, Label: p.MergeLabel}).Get(ctx, &m)
-	if err != nil {
-		r.drop(ctx, p.ID, "merge failed: "+errMessage(err))
-		return
+	res := &reservation{}
+	if r.budgeted() {
+		est, ok := r.reserve(ctx, p)
+		if !ok {
+			n := &r.st.Nodes[p.ID]
+			n.Status, n.Reason = StatusSkipped, fmt.Sprintf("not made: the compute budget (%d tokens, %d used) cannot cover it", cfg.Budgets.Tokens, r.spent())
+			return
+		}
+		*res = est
+		defer r.done(res)
 	}
-	if !modelRefRE.MatchString(m.Ref) {
-		r.drop(ctx, p.ID, fmt.Sprintf("merge returned %q, not a sha256:<hex> model ref", m.Ref))
-		return
+	ref := p.Inputs[0] // finetune_only: the parent itself
+	if p.Genome.Method != "" {
+		var m MergeOutput
+		mctx := r.activityCtx(ctx, cfg.TaskQueues.CPU, cfg.Timeouts.Merge, "merge "+p.MergeLabel)
+		err := workflow.ExecuteActivity(mctx, ActivityMerge, MergeInput{Run: cfg.Name, Inputs: p.Inputs, Genome: p.Genome, Label: p.MergeLabel}).Get(ctx, &m)
+		if err != nil {
+			r.drop(ctx, p.ID, "merge failed: "+errMessage(err))
+			return
+		}
+		if !modelRefRE.MatchString(m.Ref) {
+			r.drop(ctx, p.ID, fmt.Sprintf("merge returned %q, not a sha256:<hex> model ref", m.Ref))
+			return
+		}
+		ref = m.Ref
 	}
-	ref := m.Ref
 	if p.FineTune != nil {
 		var f FineTuneOutput
 		fctx := r.activityCtx(ctx, cfg.TaskQueues.GPU, cfg.Timeouts.FineTune, fmt.Sprintf("fine-tune %s (#%d)", p.TuneLabel, p.ID))
@@ -425,6 +469,10 @@ func (r *run) child(ctx workflow.Context, p ChildPlan) {
 			return
 		}
 		r.st.TrainTokens += f.Tokens
+		r.observeTrain(f.Tokens, f.Steps)
+		if r.budgeted() {
+			r.releaseTrain(res)
+		}
 		ref = f.Ref
 	}
 	r.st.Nodes[p.ID].Ref = ref
@@ -444,7 +492,7 @@ func (r *run) recordStats(gen, children, dropped int) {
 	for _, id := range lb {
 		sum += st.Nodes[id].Fitness
 	}
-	g := GenStats{Generation: gen, Children: children, Dropped: dropped}
+	g := GenStats{Generation: gen, Children: children, Dropped: dropped, TrainTokens: st.TrainTokens, ScoredTokens: st.ScoredTokens}
 	if len(lb) > 0 {
 		g.Best, g.BestID, g.Mean = st.Nodes[lb[0]].Fitness, lb[0], sum/float64(len(lb))
 	}
@@ -504,6 +552,8 @@ func (r *run) stopReason(ctx workflow.Context) string {
 		return fmt.Sprintf("training-token budget %d reached (%d used)", b.TrainTokens, st.TrainTokens)
 	case b.EvalItems > 0 && st.EvalItems >= b.EvalItems:
 		return fmt.Sprintf("evaluation budget %d items reached (%d used)", b.EvalItems, st.EvalItems)
+	case r.budgetReason() != "":
+		return r.budgetReason()
 	}
 	return ""
 }
@@ -514,7 +564,12 @@ func (r *run) finish(ctx workflow.Context, reason string) (*RunResult, error) {
 	st, cfg := r.st, r.cfg
 	lb := st.leaderboard()
 	winner := lb[0]
-	res := &RunResult{Run: cfg.Name, Winner: winner, History: st.History, StopReason: reason}
+	if cfg.mode() == ModeRandomMerge {
+		// Without selection the population drifts; random search keeps the best it has seen.
+		winner = st.Nodes[bestEver(st.Nodes)]
+	}
+	res := &RunResult{Run: cfg.Name, Winner: winner, History: st.History, StopReason: reason,
+		Mode: cfg.mode(), Generations: st.Generation, BudgetTokens: cfg.Budgets.Tokens}
 	for _, n := range st.Nodes {
 		if n.Status == StatusDropped {
 			res.Dropped++
@@ -556,6 +611,7 @@ func (r *run) finish(ctx workflow.Context, reason string) (*RunResult, error) {
 	}
 	res.HeldOut = HeldOut{Winner: scores[winner.ID], InitialBest: scores[initial.ID], InitialID: initial.ID}
 	res.HeldOut.Beat = res.HeldOut.Winner > res.HeldOut.InitialBest
+	res.TrainTokens, res.ScoredTokens, res.HeldOutTokens = st.TrainTokens, st.ScoredTokens, st.HeldOutTokens
 	r.setPhase(ctx, "done: "+reason)
 	return res, nil
 }

@@ -28,6 +28,8 @@ type fakeWorld struct {
 	failEvalOnce   map[ModelRef]bool         // first attempt of these evaluations fails (retryable)
 	onMerge        func(n int)               // called with the merge count
 	publishedInput *PublishInput
+	initInputs     []InitPopulationInput
+	evalInputs     []EvaluateInput
 }
 
 func newFakeWorld() *fakeWorld {
@@ -72,6 +74,7 @@ func (w *fakeWorld) InitPopulation(ctx context.Context, in InitPopulationInput) 
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.calls[ActivityInitPopulation]++
+	w.initInputs = append(w.initInputs, in)
 	base := make([]float64, len(w.families))
 	for i := range base {
 		base[i] = 0.1
@@ -181,6 +184,7 @@ func (w *fakeWorld) Evaluate(ctx context.Context, in EvaluateInput) (EvaluateOut
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.calls[ActivityEvaluate]++
+	w.evalInputs = append(w.evalInputs, in)
 	if w.failEvalOnce[in.Model] && activity.GetInfo(ctx).Attempt == 1 {
 		return EvaluateOutput{}, fmt.Errorf("worker lost its GPU (test)")
 	}
@@ -203,6 +207,7 @@ func (w *fakeWorld) Evaluate(ctx context.Context, in EvaluateInput) (EvaluateOut
 		out.Fitness += t.Weight * score
 		total += t.Weight
 		out.Items += t.N
+		out.Tokens += int64(t.N) * 2 // two tokens an item, like a short continuation
 	}
 	out.Fitness /= total
 	return out, nil

@@ -28,6 +28,9 @@ type RunConfig struct {
 	// Parallelism bounds how many child pipelines (and evaluations) run at
 	// once.
 	Parallelism int `json:"parallelism,omitempty"`
+	// Mode is the run's arm (modes.go): evomerge (default), finetune_only,
+	// merge_only or random_merge.
+	Mode string `json:"mode,omitempty"`
 
 	Selection  Selection      `json:"selection"`
 	Crossover  Crossover      `json:"crossover"`
@@ -64,6 +67,17 @@ type Selection struct {
 	TournamentSize int    `json:"tournament_size,omitempty"`
 	// TruncationFraction: the top fraction parents are drawn from.
 	TruncationFraction float64 `json:"truncation_fraction,omitempty"`
+	// FitnessSharing, when set, ranks parent candidates by shared fitness so
+	// near-duplicates (by lineage distance) crowd each other out (modes.go).
+	FitnessSharing *FitnessSharing `json:"fitness_sharing,omitempty"`
+}
+
+// FitnessSharing: a member's fitness is shared with every member within
+// Radius (lineage distance in [0, 1]); Alpha shapes the sharing kernel
+// 1 - (d/Radius)^Alpha.
+type FitnessSharing struct {
+	Radius float64 `json:"radius,omitempty"` // default 0.5
+	Alpha  float64 `json:"alpha,omitempty"`  // default 1
 }
 
 // Crossover: methods are sampled by weight; each method's parameters are
@@ -148,6 +162,9 @@ type Fitness struct {
 	Suite        string     `json:"suite,omitempty"`
 	Tasks        []TaskSpec `json:"tasks,omitempty"`
 	HeldOutItems int        `json:"held_out_items,omitempty"`
+	// Seed draws the dev and test items; default the run's seed. An
+	// experiment fixes it so every arm and seed sees the same items.
+	Seed *uint64 `json:"seed,omitempty"`
 }
 
 // Init: where generation 0 comes from (see InitPopulationInput).
@@ -156,6 +173,9 @@ type Init struct {
 	Models          []string  `json:"models,omitempty"`
 	Base            string    `json:"base,omitempty"`
 	Demo            *DemoSpec `json:"demo,omitempty"`
+	// Seed creates generation 0; default the run's seed. An experiment fixes
+	// it so every arm and seed starts from the same population.
+	Seed *uint64 `json:"seed,omitempty"`
 }
 
 // Budgets stop a run cleanly (best model published) when reached. Zero means
@@ -164,6 +184,11 @@ type Budgets struct {
 	WallTime    Duration `json:"wall_time,omitempty"`
 	TrainTokens int64    `json:"train_tokens,omitempty"`
 	EvalItems   int64    `json:"eval_items,omitempty"`
+	// Tokens bounds the search's compute: training tokens plus tokens scored
+	// on the dev split (the held-out evaluation at the end is not charged).
+	// The workflow starts a child only when its estimated cost fits
+	// (budget.go), so a run ends within one child's cost of it.
+	Tokens int64 `json:"tokens,omitempty"`
 }
 
 type TaskQueues struct {

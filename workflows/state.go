@@ -13,6 +13,7 @@ const (
 	StatusRetired = "retired" // was in a population, did not survive
 	StatusDropped = "dropped" // a child that failed (diverged, eval failed, ...)
 	StatusCulled  = "culled"  // a child that was scored but not selected
+	StatusSkipped = "skipped" // a planned child not made: the compute budget could not cover it
 )
 
 // Node is one model ever seen by the run: the lineage is the list of nodes,
@@ -44,6 +45,11 @@ type GenStats struct {
 	BestInitial float64 `json:"best_initial"`
 	Children    int     `json:"children"`
 	Dropped     int     `json:"dropped"`
+	// Compute spent by the end of this generation (cumulative): training
+	// tokens and dev-split scored tokens.
+	TrainTokens  int64 `json:"train_tokens,omitempty"`
+	ScoredTokens int64 `json:"scored_tokens,omitempty"`
+	Skipped      int   `json:"skipped,omitempty"`
 	// Diversity of the population after the generation; nil when it was
 	// not measured (runs recorded before, or the measurement failed).
 	Diversity *GenDiversity `json:"diversity,omitempty"`
@@ -77,6 +83,12 @@ type RunState struct {
 	StartedAt   time.Time  `json:"started_at"`
 	TrainTokens int64      `json:"train_tokens"`
 	EvalItems   int64      `json:"eval_items"`
+	// ScoredTokens: tokens scored on the dev split (charged to
+	// budgets.tokens); HeldOutTokens: on the test split (not charged).
+	ScoredTokens  int64 `json:"scored_tokens,omitempty"`
+	HeldOutTokens int64 `json:"held_out_tokens,omitempty"`
+	// Cost estimates the budget gate learns from what it has seen.
+	Costs *CostEstimates `json:"costs,omitempty"`
 }
 
 // EvolutionInput is the workflow's input: a run config (fields inline, so a
@@ -104,6 +116,14 @@ type RunResult struct {
 	HeldOut    HeldOut    `json:"held_out"`
 	StopReason string     `json:"stop_reason"`
 	Dropped    int        `json:"dropped"`
+	// Compute: training tokens and dev-split scored tokens (what
+	// budgets.tokens bounds), and held-out scored tokens (not charged).
+	Mode          string `json:"mode,omitempty"`
+	Generations   int    `json:"generations,omitempty"`
+	TrainTokens   int64  `json:"train_tokens,omitempty"`
+	ScoredTokens  int64  `json:"scored_tokens,omitempty"`
+	HeldOutTokens int64  `json:"held_out_tokens,omitempty"`
+	BudgetTokens  int64  `json:"budget_tokens,omitempty"`
 }
 
 // Status is the answer to the "status" query.
@@ -120,6 +140,8 @@ type Status struct {
 	History       []GenStats `json:"history,omitempty"`
 	TrainTokens   int64      `json:"train_tokens"`
 	EvalItems     int64      `json:"eval_items"`
+	ScoredTokens  int64      `json:"scored_tokens,omitempty"`
+	BudgetTokens  int64      `json:"budget_tokens,omitempty"`
 }
 
 // Query, signal and update names.

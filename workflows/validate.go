@@ -53,6 +53,8 @@ func (c RunConfig) Validate() error {
 	c.Init.validate(p)
 	c.Publish.validate(p)
 	c.Budgets.validate(p)
+	c.validateBudget(p)
+	c.validateMode(p)
 	c.Timeouts.validate(p)
 	c.TaskQueues.validate(p)
 	if len(p.errs) == 0 {

@@ -55,6 +55,7 @@ var SearchAttributes = map[string]enumspb.IndexedValueType{
 	workflows.SearchAttrRun:         enumspb.INDEXED_VALUE_TYPE_KEYWORD,
 	workflows.SearchAttrGeneration:  enumspb.INDEXED_VALUE_TYPE_INT,
 	workflows.SearchAttrBestFitness: enumspb.INDEXED_VALUE_TYPE_DOUBLE,
+	workflows.SearchAttrExperiment:  enumspb.INDEXED_VALUE_TYPE_KEYWORD,
 }
 
 // Options configure a server. Zero values take the defaults above.

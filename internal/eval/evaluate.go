@@ -24,7 +24,12 @@ type TaskResult struct {
 	Weight  float64            `json:"weight"`
 	Metrics map[string]float64 `json:"metrics"`
 	// N is the number of items scored.
-	N       int    `json:"n"`
+	N int `json:"n"`
+	// Tokens is how many tokens the model predicted for this task: the
+	// continuation tokens it scored and the tokens it generated (the
+	// compute budget of an experiment counts them). Kept in the cache, so
+	// a cached result reports the cost of computing it.
+	Tokens  int64  `json:"tokens,omitempty"`
 	Version string `json:"version"`
 	// Cached is true when the result came from the cache (not serialised,
 	// so a report's bytes do not depend on cache state).
@@ -106,7 +111,9 @@ func evaluateTask(ctx context.Context, lm LM, spec TaskSpec, opts Options) (Task
 		if err != nil {
 			return TaskResult{}, fmt.Errorf("task %s: %w", spec.Name, err)
 		}
-		if ok {
+		// An entry recorded before token counts existed (every item costs at
+		// least one token) is scored again so its cost is known.
+		if ok && (r.Tokens > 0 || r.N == 0) {
 			r.Weight, r.Cached = spec.Weight, true
 			return r, nil
 		}
@@ -124,7 +131,14 @@ func evaluateTask(ctx context.Context, lm LM, spec TaskSpec, opts Options) (Task
 }
 
 // run scores a prepared task and aggregates its metrics.
-func run(ctx context.Context, lm LM, p *prepared, maxBatch int) (TaskResult, error) {
+func run(ctx context.Context, inner LM, p *prepared, maxBatch int) (TaskResult, error) {
+	lm := &tokenCounter{LM: inner}
+	r, err := runCounted(ctx, lm, p, maxBatch)
+	r.Tokens = lm.tokens
+	return r, err
+}
+
+func runCounted(ctx context.Context, lm LM, p *prepared, maxBatch int) (TaskResult, error) {
 	r := TaskResult{
 		Name: p.spec.Name, Source: p.spec.Source, Kind: p.spec.Kind, Metric: p.spec.Metric,
 		Weight: p.spec.Weight, N: len(p.items), Version: p.version, Metrics: map[string]float64{},
@@ -192,4 +206,42 @@ func meanStdErr(v []float64) (float64, float64) {
 		ss += (x - mean) * (x - mean)
 	}
 	return mean, math.Sqrt(ss/float64(len(v)-1)) / math.Sqrt(float64(len(v)))
+}
+
+// TokenCounter is an optional method of an LM: how many tokens its
+// tokenizer makes of text. It counts generated tokens; an LM without it is
+// charged one token per byte generated (a byte-level tokenizer's count).
+type TokenCounter interface {
+	CountTokens(text string) (int, error)
+}
+
+// tokenCounter totals the tokens an LM predicts: the continuation tokens it
+// reports for Score, and for Generate the tokens of the text it returns (at
+// least one: a generation that stops at once still predicted a token).
+type tokenCounter struct {
+	LM
+	tokens int64
+}
+
+func (c *tokenCounter) Score(ctx context.Context, reqs []Request) ([]Result, error) {
+	res, err := c.LM.Score(ctx, reqs)
+	for _, r := range res {
+		c.tokens += int64(max(r.Tokens, 0))
+	}
+	return res, err
+}
+
+func (c *tokenCounter) Generate(ctx context.Context, prompt string, opts GenOptions) (string, error) {
+	out, err := c.LM.Generate(ctx, prompt, opts)
+	if err != nil {
+		return out, err
+	}
+	n := len(out)
+	if tc, ok := c.LM.(TokenCounter); ok {
+		if n, err = tc.CountTokens(out); err != nil {
+			return out, err
+		}
+	}
+	c.tokens += int64(max(n, 1))
+	return out, nil
 }

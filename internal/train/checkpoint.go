@@ -21,6 +21,7 @@ const (
 	ckptEpoch   = "evomerge.checkpoint.epoch"
 	ckptCursor  = "evomerge.checkpoint.cursor"
 	ckptConfig  = "evomerge.checkpoint.config"
+	ckptTokens  = "evomerge.checkpoint.tokens" // absent in checkpoints written before it: 0
 )
 
 // resumeIdentity is what must be equal between the run that wrote a checkpoint and the one resuming it.
@@ -42,6 +43,7 @@ func (t *trainer) checkpoint(job Job) (string, error) {
 		{Key: ckptEpoch, Value: uint64(t.epoch)},
 		{Key: ckptCursor, Value: uint64(t.cursor)},
 		{Key: ckptConfig, Value: t.resumeIdentity()},
+		{Key: ckptTokens, Value: uint64(t.trained)},
 	}
 	var infos []gguf.TensorInfo
 	for _, tr := range t.params {
@@ -108,7 +110,8 @@ func (t *trainer) loadCheckpoint(path string) error {
 			map[string]func([]byte){"p": tr.p.SetBytes, "m": tr.m.SetBytes, "v": tr.v.SetBytes}[kind](buf)
 		}
 	}
-	t.step, t.epoch, t.cursor = int(step), int(epoch), int(cursor)
+	tokens, _ := f.Uint(ckptTokens)
+	t.step, t.epoch, t.cursor, t.trained = int(step), int(epoch), int(cursor), int64(tokens)
 	t.shuffle()
 	return nil
 }

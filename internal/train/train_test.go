@@ -61,11 +61,14 @@ func TestMemorisesASequence(t *testing.T) {
 func TestResumeIsBitIdentical(t *testing.T) {
 	base := tinyModel(t, 2)
 	cfg := Config{Steps: 9, LR: 3e-3, Warmup: 2, BatchSize: 3, Accum: 2, Seed: 5, WeightDecay: 0.01}
-	straight, _, err := Run(context.Background(), Job{Base: base, Data: qa, Config: cfg})
+	straight, straightRes, err := Run(context.Background(), Job{Base: base, Data: qa, Config: cfg})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer straight.Close()
+	if straightRes.TokensTotal != straightRes.Tokens || straightRes.Tokens <= 0 {
+		t.Fatalf("straight run: tokens %d, total %d", straightRes.Tokens, straightRes.TokensTotal)
+	}
 
 	dir := t.TempDir()
 	cfg.CheckpointEvery = 4
@@ -92,6 +95,10 @@ func TestResumeIsBitIdentical(t *testing.T) {
 		}
 		if res.ResumedAt == 0 || res.Steps != cfg.Steps-res.ResumedAt {
 			t.Fatalf("resumed at %d, ran %d steps", res.ResumedAt, res.Steps)
+		}
+		// The fine-tune is charged its whole cost, whether or not it was interrupted.
+		if res.TokensTotal != straightRes.TokensTotal || res.Tokens >= res.TokensTotal {
+			t.Fatalf("resumed at %d: total tokens %d (this run %d), straight run %d", res.ResumedAt, res.TokensTotal, res.Tokens, straightRes.TokensTotal)
 		}
 		if !bytes.Equal(modelBytes(t, resumed), modelBytes(t, straight)) {
 			t.Fatalf("resumed from %s: final weights differ from the straight run", filepath.Base(ck))

@@ -37,12 +37,16 @@ type Job struct {
 
 // Result summarises a finished fine-tune.
 type Result struct {
-	Steps      int     // steps taken in this run (after a resume: the remaining ones)
-	ResumedAt  int     // the step the run resumed from
-	FinalLoss  float64 // loss of the last step
-	Tokens     int64   // tokens processed in this run
-	TokensPerS float64
-	Backend    string // where it trained (ggml.Backend.Name()): the base model's device
+	Steps     int     // steps taken in this run (after a resume: the remaining ones)
+	ResumedAt int     // the step the run resumed from
+	FinalLoss float64 // loss of the last step
+	Tokens    int64   // tokens processed in this run
+	// TokensTotal counts the tokens of every step of the fine-tune, those
+	// before a resume included (kept in the checkpoint): a crash does not
+	// change what a fine-tune is charged.
+	TokensTotal int64
+	TokensPerS  float64
+	Backend     string // where it trained (ggml.Backend.Name()): the base model's device
 	// Requantized names the LoRA-adapted tensors of a quantized base (Q8_0, Q4_K...): each was dequantized,
 	// had the adapter added and was quantized again to its type, so it carries a second rounding.
 	Requantized []string
@@ -59,6 +63,7 @@ type trainable struct {
 // trainer holds the state of one run.
 type trainer struct {
 	cfg     Config
+	trained int64 // tokens of every step so far, across resumes
 	model   llm.Config
 	base    *llm.Model
 	seqs    []sequence
@@ -132,6 +137,7 @@ func Run(ctx context.Context, job Job) (*llm.Model, Result, error) {
 		}
 		res.Steps++
 		res.Tokens += tokens
+		t.trained += tokens
 		res.FinalLoss = loss
 		if job.Progress != nil {
 			job.Progress(Progress{Step: t.step, Steps: cfg.Steps, Loss: loss, LR: cfg.lrAt(t.step - 1),
@@ -144,6 +150,7 @@ func Run(ctx context.Context, job Job) (*llm.Model, Result, error) {
 		}
 	}
 	res.TokensPerS = float64(res.Tokens) / time.Since(start).Seconds()
+	res.TokensTotal = t.trained
 	out, requantized, err := t.result()
 	res.Requantized = requantized
 	return out, res, err

@@ -60,7 +60,7 @@ func runConfig(name string, models []string, generations int, publish string) wo
 		Crossover: workflows.Crossover{Methods: []workflows.CrossoverMethod{{Name: "linear"}, {Name: "slerp"}}},
 		Mutation:  workflows.Mutation{Probability: &zero},
 		Fitness: workflows.Fitness{Suite: "synth", HeldOutItems: 4, Tasks: []workflows.TaskSpec{
-			{Family: "comparison", Items: 4}, {Family: "addition", Items: 4},
+			{Family: "comparison", N: 4}, {Family: "addition", N: 4},
 		}},
 		Init:    workflows.Init{Models: models},
 		Publish: &workflows.PublishTarget{Kind: "path", Path: publish},

@@ -39,6 +39,12 @@ func (a *Model) Generate(ctx context.Context, prompt string, opts eval.GenOption
 	return a.m.Generate(ctx, prompt, llm.GenerateOptions{MaxTokens: opts.MaxTokens, Stop: opts.Stop})
 }
 
+// CountTokens implements eval.TokenCounter with the model's tokenizer.
+func (a *Model) CountTokens(text string) (int, error) {
+	ids, err := a.m.Tok.Encode(text)
+	return len(ids), err
+}
+
 // SHA256 is the model file's hash ("" for a model never saved), the cache
 // key's model part.
 func (a *Model) SHA256() string { return a.m.SHA256() }

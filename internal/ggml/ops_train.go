@@ -2,7 +2,9 @@ package ggml
 
 /*
 #include <stdlib.h>
+#include <string.h>
 #include "ggml.h"
+#include "gemm.h"
 
 enum { evo_F32 = 0, evo_OP_MUL_MAT = 29, evo_OP_OUT_PROD = 31, evo_OP_CPY = 34, evo_OP_TRANSPOSE = 39 };
 
@@ -27,6 +29,59 @@ static struct ggml_tensor *evo_transposed(struct ggml_context *ctx, struct ggml_
 	return ggml_cont(ctx, ggml_transpose(ctx, x));
 }
 
+// evo_gemm_op computes a MUL_MAT (kind 0) or OUT_PROD (kind 1) node of 2-D F32 operands with evo_gemm, reading
+// the operands through their strides: out_prod's transpose views need no copy.
+static void evo_gemm_op(struct ggml_tensor *dst, const struct ggml_tensor *a, const struct ggml_tensor *b, int ith, int nth, void *ud) {
+	int64_t e = sizeof(float);
+	if ((intptr_t)ud == 0) {
+		evo_gemm(a->data, a->nb[1] / e, a->nb[0] / e, b->data, b->nb[1] / e, b->nb[0] / e, dst->data, dst->nb[1] / e,
+			dst->ne[0], dst->ne[1], a->ne[0], ith, nth);
+	} else {
+		evo_gemm(a->data, a->nb[0] / e, a->nb[1] / e, b->data, b->nb[0] / e, b->nb[1] / e, dst->data, dst->nb[1] / e,
+			dst->ne[0], dst->ne[1], a->ne[1], ith, nth);
+	}
+}
+
+static int evo_is_2d_f32(const struct ggml_tensor *t) {
+	return t->type == evo_F32 && t->ne[2] == 1 && t->ne[3] == 1 && t->nb[0] % sizeof(float) == 0 && t->nb[1] % sizeof(float) == 0;
+}
+
+// evo_is_cast is a conversion to F32 of a stored F16/BF16/quantized weight (see Context.Cast).
+static int evo_is_cast(const struct ggml_tensor *t) {
+	return t->op == evo_OP_CPY && t->src[0] != NULL && t->src[0]->type != evo_F32;
+}
+
+// evo_products_to_gemm makes every 2-D F32 MUL_MAT and OUT_PROD node of g compute with evo_gemm (the node
+// becomes a custom op with the same sources, shape and identity). An OUT_PROD through a converted frozen
+// weight is left to evo_out_prod_to_mul_mat, which converts the weight again instead of keeping the forward's
+// F32 copy alive.
+static int evo_products_to_gemm(struct ggml_context *ctx, struct ggml_cgraph *g) {
+	int n = ggml_graph_n_nodes(g), count = 0;
+	for (int i = 0; i < n; i++) {
+		struct ggml_tensor *t = ggml_graph_node(g, i);
+		intptr_t kind;
+		if (t->op == evo_OP_MUL_MAT) {
+			kind = 0;
+		} else if (t->op == evo_OP_OUT_PROD) {
+			kind = 1;
+		} else {
+			continue;
+		}
+		struct ggml_tensor *a = t->src[0], *b = t->src[1];
+		if (!evo_is_2d_f32(t) || !evo_is_2d_f32(a) || !evo_is_2d_f32(b) || t->nb[0] != sizeof(float)) {
+			continue;
+		}
+		if (kind == 1 && (evo_is_cast(a) || evo_is_cast(b))) {
+			continue;
+		}
+		struct ggml_tensor *proto = ggml_map_custom2(ctx, a, b, evo_gemm_op, -1, (void *)kind);
+		t->op = proto->op;
+		memcpy(t->op_params, proto->op_params, sizeof(t->op_params));
+		count++;
+	}
+	return count;
+}
+
 // evo_out_prod_to_mul_mat turns every OUT_PROD node of g into the same product computed as MUL_MAT of its
 // operands transposed: out_prod(a, b)[i,j] = sum_k a[i,k]·b[j,k] = mul_mat(aᵀ, bᵀ)[i,j], with the same
 // broadcasting over dimensions 2 and 3. The nodes keep their identity (consumers and gradients still point at
@@ -49,6 +104,15 @@ static int evo_out_prod_to_mul_mat(struct ggml_context *ctx, struct ggml_cgraph 
 }
 */
 import "C"
+
+// ProductsToGEMM makes every 2-D F32 matrix product of g (MUL_MAT, and OUT_PROD, ggml's backward of a
+// product) compute with the package's packed, cache-blocked GEMM (gemm.c), which reads transposed operands
+// through their strides instead of copying them. Nodes keep their identity; run it before OutProdToMulMat,
+// which handles what is left (batched products, products through converted frozen weights). It returns how
+// many nodes it changed.
+func (g Graph) ProductsToGEMM(c *Context) int {
+	return int(C.evo_products_to_gemm(c.c, g.g))
+}
 
 // OutProdToMulMat rewrites every OUT_PROD node of g (ggml's backward of a matrix product, a scalar AXPY loop
 // on the CPU) into a MUL_MAT of transposed copies of its operands, which runs on ggml's blocked matmul
@@ -83,3 +147,6 @@ func IsQuantized(t Type) bool { return bool(C.ggml_is_quantized(C.int(t))) }
 
 // Cast converts a to type t (dequantizing a quantized a) into a new tensor of the same shape.
 func (c *Context) Cast(a Tensor, t Type) Tensor { return Tensor{C.ggml_cast(c.c, a.t, C.int(t))} }
+
+// OutProd is ggml's out_prod: out[i,j] = Σ_k a[i,k]·b[j,k] (a is [M,K], b is [N,K], out is [M,N]).
+func (c *Context) OutProd(a, b Tensor) Tensor { return Tensor{C.ggml_out_prod(c.c, a.t, b.t)} }

@@ -380,6 +380,7 @@ func (t *trainer) buildGraphs() {
 	t.gA.Expand(t.gnorm2)
 	// ggml's backward of every matrix product is OUT_PROD, a scalar loop on the CPU (about 60 % of a step at
 	// 113M parameters); the same products as MUL_MAT of transposed operands run on the blocked kernels.
+	t.gA.ProductsToGEMM(c)
 	t.gA.OutProdToMulMat(c)
 	t.gRun = c.GraphOf(2*size, append(outputs, t.gnorm2)...)
 	t.lossSeed = t.gA.LossSeed(t.loss)

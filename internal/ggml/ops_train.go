@@ -5,6 +5,7 @@ package ggml
 #include <string.h>
 #include "ggml.h"
 #include "gemm.h"
+#include "adamw.h"
 
 enum { evo_F32 = 0, evo_OP_MUL_MAT = 29, evo_OP_OUT_PROD = 31, evo_OP_CPY = 34, evo_OP_TRANSPOSE = 39 };
 
@@ -82,6 +83,20 @@ static int evo_products_to_gemm(struct ggml_context *ctx, struct ggml_cgraph *g)
 	return count;
 }
 
+// evo_adamw_op runs evo_adamw on the sources of a custom node: parameter, accumulated gradient, moments,
+// the 7 hyperparameters and the 1-element gradient scale.
+static void evo_adamw_op(struct ggml_tensor *dst, int ith, int nth, void *ud) {
+	struct ggml_tensor **s = dst->src;
+	int64_t n = s[0]->ne[0] * s[0]->ne[1] * s[0]->ne[2] * s[0]->ne[3];
+	evo_adamw(s[0]->data, s[1]->data, s[2]->data, s[3]->data, n, s[4]->data, *(const float *)s[5]->data, ith, nth);
+}
+
+static struct ggml_tensor *evo_adamw_node(struct ggml_context *ctx, struct ggml_tensor *w, struct ggml_tensor *acc,
+	struct ggml_tensor *m, struct ggml_tensor *v, struct ggml_tensor *hp, struct ggml_tensor *scale) {
+	struct ggml_tensor *args[6] = {w, acc, m, v, hp, scale};
+	return ggml_custom_4d(ctx, evo_F32, 1, 1, 1, 1, args, 6, evo_adamw_op, -1, NULL);
+}
+
 // evo_out_prod_to_mul_mat turns every OUT_PROD node of g into the same product computed as MUL_MAT of its
 // operands transposed: out_prod(a, b)[i,j] = sum_k a[i,k]·b[j,k] = mul_mat(aᵀ, bᵀ)[i,j], with the same
 // broadcasting over dimensions 2 and 3. The nodes keep their identity (consumers and gradients still point at
@@ -150,3 +165,15 @@ func (c *Context) Cast(a Tensor, t Type) Tensor { return Tensor{C.ggml_cast(c.c,
 
 // OutProd is ggml's out_prod: out[i,j] = Σ_k a[i,k]·b[j,k] (a is [M,K], b is [N,K], out is [M,N]).
 func (c *Context) OutProd(a, b Tensor) Tensor { return Tensor{C.ggml_out_prod(c.c, a.t, b.t)} }
+
+// AdamWScaled is one AdamW step of p from the gradient scale·acc (scale a 1-element tensor, e.g. 1/accum times
+// the clip factor) in a single pass, updating p, m and v in place; params is laid out as for AdamWStep. p, acc,
+// m and v are contiguous F32 tensors of one shape. The returned node is a 1-element token for the graph.
+func (c *Context) AdamWScaled(p, acc, m, v, params, scale Tensor) Tensor {
+	for _, t := range []Tensor{acc, m, v} {
+		if t.Type() != F32 || p.Type() != F32 || t.Elements() != p.Elements() {
+			panic("ggml: AdamWScaled needs F32 tensors of one shape") // programming error, not input
+		}
+	}
+	return Tensor{C.evo_adamw_node(c.c, p.t, acc.t, m.t, v.t, params.t, scale.t)}
+}

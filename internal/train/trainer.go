@@ -394,7 +394,7 @@ func (t *trainer) buildGraphs() {
 		if tr.decay {
 			params = t.adamDecay
 		}
-		t.gB.Expand(o.AdamWStep(tr.p, o.Mul(tr.acc, t.gradScale), tr.m, tr.v, params))
+		t.gB.Expand(o.AdamWScaled(tr.p, tr.acc, tr.m, tr.v, params, t.gradScale))
 	}
 }
 

@@ -108,3 +108,86 @@ func TestGEMMMatchesExact(t *testing.T) {
 		}
 	}
 }
+
+// Batched products (grouped-query broadcast of a over b's planes, permuted operands as attention makes them)
+// give what ggml's own kernels give.
+func TestGEMMBatchedMatchesGGML(t *testing.T) {
+	const K, M, N, P, G = 24, 19, 33, 6, 2 // P planes of b, a has P/G planes
+	build := func(gc *Context, a, b, bp, bq Tensor) []Tensor {
+		return []Tensor{
+			gc.MulMat(a, b),                          // a [K,M,P/G], b [K,N,P]
+			gc.MulMat(a, gc.Permute(bq, 0, 2, 1, 3)), // b read through a permuted view [K,N,P] of [K,P,N]
+			gc.OutProd(gc.Cont(gc.Permute(a, 1, 0, 2, 3)), gc.Permute(bp, 0, 1, 2, 3)), // [M,K,P/G] ⊗ [N,K,P]
+		}
+	}
+	var results [2][][]float32
+	for pass, threads := range []int{1, 2} {
+		be, err := NewBackend(BackendOptions{Threads: threads})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := NewContext(8, 0, false)
+		a, b, bp, bq := c.New(F32, K, M, P/G), c.New(F32, K, N, P), c.New(F32, N, K, P), c.New(F32, K, P, N)
+		buf, err := be.Alloc(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rng := rand.New(rand.NewPCG(3, 4))
+		for _, x := range []Tensor{a, b, bp, bq} {
+			v := make([]float32, x.Elements())
+			for i := range v {
+				v[i] = float32(rng.NormFloat64())
+			}
+			x.SetF32(v)
+		}
+		for _, gemm := range []bool{false, true} {
+			gc := NewContext(64, 64, false)
+			outs := build(gc, a, b, bp, bq)
+			g := gc.NewGraph(64, false)
+			for _, o := range outs {
+				g.Expand(o)
+			}
+			if gemm {
+				if n := g.ProductsToGEMM(gc); n != len(outs) {
+					t.Fatalf("ProductsToGEMM changed %d nodes, want %d", n, len(outs))
+				}
+			}
+			if err := be.AllocGraph(g); err != nil {
+				t.Fatal(err)
+			}
+			if err := be.Compute(g); err != nil {
+				t.Fatal(err)
+			}
+			var got [][]float32
+			for _, o := range outs {
+				got = append(got, o.F32())
+			}
+			if !gemm {
+				results[0] = got
+				gc.Free()
+				continue
+			}
+			for i := range got {
+				for j := range got[i] {
+					if d := math.Abs(float64(got[i][j] - results[0][i][j])); d > 1e-4 {
+						t.Fatalf("%d threads, product %d element %d: %v, ggml %v", threads, i, j, got[i][j], results[0][i][j])
+					}
+				}
+			}
+			if pass == 1 {
+				for i := range got {
+					for j := range got[i] {
+						if math.Float32bits(got[i][j]) != math.Float32bits(results[1][i][j]) {
+							t.Fatalf("product %d element %d differs between 1 and 2 threads", i, j)
+						}
+					}
+				}
+			}
+			results[1] = got
+			gc.Free()
+		}
+		buf.Free()
+		c.Free()
+		be.Close()
+	}
+}

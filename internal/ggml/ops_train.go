@@ -30,21 +30,41 @@ static struct ggml_tensor *evo_transposed(struct ggml_context *ctx, struct ggml_
 	return ggml_cont(ctx, ggml_transpose(ctx, x));
 }
 
-// evo_gemm_op computes a MUL_MAT (kind 0) or OUT_PROD (kind 1) node of 2-D F32 operands with evo_gemm, reading
-// the operands through their strides: out_prod's transpose views need no copy.
+// evo_gemm_op computes a MUL_MAT (kind 0) or OUT_PROD (kind 1) node of F32 operands with evo_gemm, reading
+// the operands through their strides (out_prod's transpose views and permuted attention operands need no
+// copy). Dimensions 2 and 3 are a batch of independent products; a's planes broadcast over b's as in ggml
+// (grouped-query attention). With at least as many planes as threads each thread takes whole planes.
 static void evo_gemm_op(struct ggml_tensor *dst, const struct ggml_tensor *a, const struct ggml_tensor *b, int ith, int nth, void *ud) {
-	int64_t e = sizeof(float);
-	if ((intptr_t)ud == 0) {
-		evo_gemm(a->data, a->nb[1] / e, a->nb[0] / e, b->data, b->nb[1] / e, b->nb[0] / e, dst->data, dst->nb[1] / e,
-			dst->ne[0], dst->ne[1], a->ne[0], ith, nth);
-	} else {
-		evo_gemm(a->data, a->nb[0] / e, a->nb[1] / e, b->data, b->nb[0] / e, b->nb[1] / e, dst->data, dst->nb[1] / e,
-			dst->ne[0], dst->ne[1], a->ne[1], ith, nth);
+	const int64_t e = sizeof(float);
+	const int mm = (intptr_t)ud == 0;
+	const int64_t sam = (mm ? a->nb[1] : a->nb[0]) / e, sak = (mm ? a->nb[0] : a->nb[1]) / e;
+	const int64_t sbn = (mm ? b->nb[1] : b->nb[0]) / e, sbk = (mm ? b->nb[0] : b->nb[1]) / e;
+	const int64_t K = mm ? a->ne[0] : a->ne[1];
+	const int64_t r2 = dst->ne[2] / a->ne[2], r3 = dst->ne[3] / a->ne[3];
+	const int64_t planes = dst->ne[2] * dst->ne[3];
+	int64_t p0 = 0, p1 = planes;
+	int sub_ith = ith, sub_nth = nth;
+	if (planes >= nth) {
+		p0 = planes * ith / nth;
+		p1 = planes * (ith + 1) / nth;
+		sub_ith = 0;
+		sub_nth = 1;
+	}
+	for (int64_t p = p0; p < p1; p++) {
+		const int64_t i2 = p % dst->ne[2], i3 = p / dst->ne[2];
+		const char *ap = (const char *)a->data + (i2 / r2) * a->nb[2] + (i3 / r3) * a->nb[3];
+		const char *bp = (const char *)b->data + i2 * b->nb[2] + i3 * b->nb[3];
+		char *cp = (char *)dst->data + i2 * dst->nb[2] + i3 * dst->nb[3];
+		evo_gemm((const float *)ap, sam, sak, (const float *)bp, sbn, sbk, (float *)cp, dst->nb[1] / e,
+			dst->ne[0], dst->ne[1], K, sub_ith, sub_nth);
 	}
 }
 
-static int evo_is_2d_f32(const struct ggml_tensor *t) {
-	return t->type == evo_F32 && t->ne[2] == 1 && t->ne[3] == 1 && t->nb[0] % sizeof(float) == 0 && t->nb[1] % sizeof(float) == 0;
+static int evo_is_f32_strided(const struct ggml_tensor *t) {
+	if (t->type != evo_F32) return 0;
+	for (int i = 0; i < 4; i++)
+		if (t->nb[i] % sizeof(float) != 0) return 0;
+	return 1;
 }
 
 // evo_is_cast is a conversion to F32 of a stored F16/BF16/quantized weight (see Context.Cast).
@@ -52,7 +72,7 @@ static int evo_is_cast(const struct ggml_tensor *t) {
 	return t->op == evo_OP_CPY && t->src[0] != NULL && t->src[0]->type != evo_F32;
 }
 
-// evo_products_to_gemm makes every 2-D F32 MUL_MAT and OUT_PROD node of g compute with evo_gemm (the node
+// evo_products_to_gemm makes every F32 MUL_MAT and OUT_PROD node of g compute with evo_gemm (the node
 // becomes a custom op with the same sources, shape and identity). An OUT_PROD through a converted frozen
 // weight is left to evo_out_prod_to_mul_mat, which converts the weight again instead of keeping the forward's
 // F32 copy alive.
@@ -69,7 +89,8 @@ static int evo_products_to_gemm(struct ggml_context *ctx, struct ggml_cgraph *g)
 			continue;
 		}
 		struct ggml_tensor *a = t->src[0], *b = t->src[1];
-		if (!evo_is_2d_f32(t) || !evo_is_2d_f32(a) || !evo_is_2d_f32(b) || t->nb[0] != sizeof(float)) {
+		if (!evo_is_f32_strided(t) || !evo_is_f32_strided(a) || !evo_is_f32_strided(b) || t->nb[0] != sizeof(float) ||
+			b->ne[2] != t->ne[2] || b->ne[3] != t->ne[3] || t->ne[2] % a->ne[2] != 0 || t->ne[3] % a->ne[3] != 0) {
 			continue;
 		}
 		if (kind == 1 && (evo_is_cast(a) || evo_is_cast(b))) {
@@ -120,10 +141,10 @@ static int evo_out_prod_to_mul_mat(struct ggml_context *ctx, struct ggml_cgraph 
 */
 import "C"
 
-// ProductsToGEMM makes every 2-D F32 matrix product of g (MUL_MAT, and OUT_PROD, ggml's backward of a
+// ProductsToGEMM makes every F32 matrix product of g (batched ones included) (MUL_MAT, and OUT_PROD, ggml's backward of a
 // product) compute with the package's packed, cache-blocked GEMM (gemm.c), which reads transposed operands
 // through their strides instead of copying them. Nodes keep their identity; run it before OutProdToMulMat,
-// which handles what is left (batched products, products through converted frozen weights). It returns how
+// which handles what is left (products through converted frozen weights). It returns how
 // many nodes it changed.
 func (g Graph) ProductsToGEMM(c *Context) int {
 	return int(C.evo_products_to_gemm(c.c, g.g))

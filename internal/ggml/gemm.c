@@ -15,8 +15,11 @@
 #include <string.h>
 #include "gemm.h"
 
-#if defined(__AVX512F__)
+#if defined(__AVX__)
 #include <immintrin.h>
+#endif
+
+#if defined(__AVX512F__)
 #define MR 32
 #define NR 12
 #else
@@ -40,6 +43,46 @@ static float *evo_buffer(float **p, size_t n) {
 	return *p;
 }
 
+// pack_transposed copies rows×kc values src[i·ld + k] to dst[k·ldd + i]: the packing of an operand stored
+// with k contiguous. 8×8 blocks are transposed in registers where AVX is available.
+static void pack_transposed(const float *src, int64_t ld, int64_t rows, int64_t kc, float *dst, int64_t ldd) {
+	int64_t i = 0;
+#if defined(__AVX__)
+	for (; i + 8 <= rows; i += 8) {
+		int64_t k = 0;
+		for (; k + 8 <= kc; k += 8) {
+			const float *s = src + i * ld + k;
+			__m256 r0 = _mm256_loadu_ps(s), r1 = _mm256_loadu_ps(s + ld), r2 = _mm256_loadu_ps(s + 2 * ld);
+			__m256 r3 = _mm256_loadu_ps(s + 3 * ld), r4 = _mm256_loadu_ps(s + 4 * ld), r5 = _mm256_loadu_ps(s + 5 * ld);
+			__m256 r6 = _mm256_loadu_ps(s + 6 * ld), r7 = _mm256_loadu_ps(s + 7 * ld);
+			__m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+			__m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+			__m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+			__m256 t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+			__m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+			__m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+			__m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+			__m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+			float *d = dst + k * ldd + i;
+			_mm256_storeu_ps(d, _mm256_permute2f128_ps(u0, u4, 0x20));
+			_mm256_storeu_ps(d + ldd, _mm256_permute2f128_ps(u1, u5, 0x20));
+			_mm256_storeu_ps(d + 2 * ldd, _mm256_permute2f128_ps(u2, u6, 0x20));
+			_mm256_storeu_ps(d + 3 * ldd, _mm256_permute2f128_ps(u3, u7, 0x20));
+			_mm256_storeu_ps(d + 4 * ldd, _mm256_permute2f128_ps(u0, u4, 0x31));
+			_mm256_storeu_ps(d + 5 * ldd, _mm256_permute2f128_ps(u1, u5, 0x31));
+			_mm256_storeu_ps(d + 6 * ldd, _mm256_permute2f128_ps(u2, u6, 0x31));
+			_mm256_storeu_ps(d + 7 * ldd, _mm256_permute2f128_ps(u3, u7, 0x31));
+		}
+		for (; k < kc; k++)
+			for (int64_t j = i; j < i + 8; j++) dst[k * ldd + j] = src[j * ld + k];
+	}
+#endif
+	for (; i < rows; i++) {
+		const float *row = src + i * ld;
+		for (int64_t k = 0; k < kc; k++) dst[k * ldd + i] = row[k];
+	}
+}
+
 // pack_a writes rows m0..m0+mc of A over k0..k0+kc as micro-panels of MR rows: panel p holds, for each k,
 // the MR values A(m0+p·MR+i, k), zero past M.
 static void pack_a(const float *a, int64_t sm, int64_t sk, int64_t M, int64_t m0, int64_t mc, int64_t k0, int64_t kc, float *dst) {
@@ -50,10 +93,7 @@ static void pack_a(const float *a, int64_t sm, int64_t sk, int64_t M, int64_t m0
 		if (sm == 1 && rows == MR) {
 			for (int64_t k = 0; k < kc; k++) memcpy(dst + k * MR, base + k * sk, MR * sizeof(float));
 		} else if (sk == 1) {
-			for (int64_t i = 0; i < rows; i++) {
-				const float *row = base + i * sm;
-				for (int64_t k = 0; k < kc; k++) dst[k * MR + i] = row[k];
-			}
+			pack_transposed(base, sm, rows, kc, dst, MR);
 			for (int64_t i = rows; i < MR; i++)
 				for (int64_t k = 0; k < kc; k++) dst[k * MR + i] = 0;
 		} else {
@@ -75,10 +115,7 @@ static void pack_b(const float *b, int64_t sn, int64_t sk, int64_t N, int64_t n0
 		if (sn == 1 && cols == NR) {
 			for (int64_t k = 0; k < kc; k++) memcpy(dst + k * NR, base + k * sk, NR * sizeof(float));
 		} else if (sk == 1) {
-			for (int64_t j = 0; j < cols; j++) {
-				const float *col = base + j * sn;
-				for (int64_t k = 0; k < kc; k++) dst[k * NR + j] = col[k];
-			}
+			pack_transposed(base, sn, cols, kc, dst, NR);
 			for (int64_t j = cols; j < NR; j++)
 				for (int64_t k = 0; k < kc; k++) dst[k * NR + j] = 0;
 		} else {

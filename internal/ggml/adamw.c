@@ -47,3 +47,20 @@ void evo_adamw(float *w, const float *acc, float *m, float *v, int64_t n, const 
 		w[i] = w[i] * keep - (alpha * mh) / vh;
 	}
 }
+
+double evo_sum_squares(const float *x, int64_t n) {
+	// Fixed order (one thread): the same bytes on every run.
+	int64_t i = 0;
+	double total = 0;
+#if defined(__AVX512F__)
+	__m512d s0 = _mm512_setzero_pd(), s1 = _mm512_setzero_pd();
+	for (; i + 16 <= n; i += 16) {
+		__m512d lo = _mm512_cvtps_pd(_mm256_loadu_ps(x + i)), hi = _mm512_cvtps_pd(_mm256_loadu_ps(x + i + 8));
+		s0 = _mm512_fmadd_pd(lo, lo, s0);
+		s1 = _mm512_fmadd_pd(hi, hi, s1);
+	}
+	total = _mm512_reduce_add_pd(_mm512_add_pd(s0, s1));
+#endif
+	for (; i < n; i++) total += (double)x[i] * (double)x[i];
+	return total;
+}

@@ -64,3 +64,36 @@ func TestAdamWScaledMatchesGGML(t *testing.T) {
 		}
 	}
 }
+
+func TestSumSquares(t *testing.T) {
+	b := testBackend(t)
+	c := NewContext(4, 0, false)
+	defer c.Free()
+	x := c.New(F32, 37, 3) // 111 values: vector part and tail
+	buf, err := b.Alloc(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer buf.Free()
+	v := make([]float32, 111)
+	var want float64
+	for i := range v {
+		v[i] = float32(i%13) - 6.5
+		want += float64(v[i]) * float64(v[i])
+	}
+	x.SetF32(v)
+	gc := NewContext(8, 8, false)
+	defer gc.Free()
+	s := gc.SumSquares(x)
+	g := gc.NewGraph(8, false)
+	g.Expand(s)
+	if err := b.AllocGraph(g); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Compute(g); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.F32()[0]; got != float32(want) {
+		t.Fatalf("sum of squares %v, want %v", got, want)
+	}
+}

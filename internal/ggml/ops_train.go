@@ -118,6 +118,19 @@ static struct ggml_tensor *evo_adamw_node(struct ggml_context *ctx, struct ggml_
 	return ggml_custom_4d(ctx, evo_F32, 1, 1, 1, 1, args, 6, evo_adamw_op, -1, NULL);
 }
 
+// evo_sum_squares_op writes Σ x² of its contiguous F32 source into its 1-element destination (one task).
+static void evo_sum_squares_op(struct ggml_tensor *dst, int ith, int nth, void *ud) {
+	const struct ggml_tensor *x = dst->src[0];
+	if (ith == 0) {
+		*(float *)dst->data = (float)evo_sum_squares(x->data, x->ne[0] * x->ne[1] * x->ne[2] * x->ne[3]);
+	}
+}
+
+static struct ggml_tensor *evo_sum_squares_node(struct ggml_context *ctx, struct ggml_tensor *x) {
+	struct ggml_tensor *args[1] = {x};
+	return ggml_custom_4d(ctx, evo_F32, 1, 1, 1, 1, args, 1, evo_sum_squares_op, 1, NULL);
+}
+
 // evo_out_prod_to_mul_mat turns every OUT_PROD node of g into the same product computed as MUL_MAT of its
 // operands transposed: out_prod(a, b)[i,j] = sum_k a[i,k]·b[j,k] = mul_mat(aᵀ, bᵀ)[i,j], with the same
 // broadcasting over dimensions 2 and 3. The nodes keep their identity (consumers and gradients still point at
@@ -197,4 +210,13 @@ func (c *Context) AdamWScaled(p, acc, m, v, params, scale Tensor) Tensor {
 		}
 	}
 	return Tensor{C.evo_adamw_node(c.c, p.t, acc.t, m.t, v.t, params.t, scale.t)}
+}
+
+// SumSquares is Σ a² over a contiguous F32 tensor as a 1-element F32 tensor, in one read of a (ggml's
+// Sum(Sqr(a)) writes and reads a squared copy), accumulated in double in a fixed order.
+func (c *Context) SumSquares(a Tensor) Tensor {
+	if a.Type() != F32 || !bool(C.ggml_is_contiguous(a.t)) {
+		panic("ggml: SumSquares needs a contiguous F32 tensor") // programming error, not input
+	}
+	return Tensor{C.evo_sum_squares_node(c.c, a.t)}
 }

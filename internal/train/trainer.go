@@ -368,7 +368,7 @@ func (t *trainer) buildGraphs() {
 		store := c.Cpy(tr.accNext, tr.acc)
 		t.gA.Expand(store)
 		outputs = append(outputs, store)
-		sq := c.Sum(c.Sqr(tr.accNext))
+		sq := c.SumSquares(tr.accNext)
 		if norm.Nil() {
 			norm = sq
 		} else {

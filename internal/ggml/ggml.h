@@ -140,3 +140,9 @@ const char *ggml_backend_dev_description(ggml_backend_dev_t dev);
 static inline void ggml_convert_to_float(ggml_to_float_t f, const void *x, float *y, int64_t k) { f(x, y, k); }
 struct ggml_tensor *ggml_reshape_4d(struct ggml_context *ctx, struct ggml_tensor *a, int64_t ne0, int64_t ne1, int64_t ne2, int64_t ne3);
 struct ggml_tensor *ggml_sqr(struct ggml_context *ctx, struct ggml_tensor *a);
+typedef void (*ggml_custom2_op_t)(struct ggml_tensor *dst, const struct ggml_tensor *a, const struct ggml_tensor *b, int ith, int nth, void *userdata);
+struct ggml_tensor *ggml_map_custom2(struct ggml_context *ctx, struct ggml_tensor *a, struct ggml_tensor *b, ggml_custom2_op_t fun, int n_tasks, void *userdata);
+struct ggml_tensor *ggml_out_prod(struct ggml_context *ctx, struct ggml_tensor *a, struct ggml_tensor *b);
+typedef void (*ggml_custom_op_t)(struct ggml_tensor *dst, int ith, int nth, void *userdata);
+struct ggml_tensor *ggml_custom_4d(struct ggml_context *ctx, int type, int64_t ne0, int64_t ne1, int64_t ne2, int64_t ne3,
+	struct ggml_tensor **args, int n_args, ggml_custom_op_t fun, int n_tasks, void *userdata);

@@ -375,7 +375,7 @@ func (t *trainer) buildGraphs() {
 		store := c.Cpy(tr.accNext, tr.acc)
 		t.gA.Expand(store)
 		outputs = append(outputs, store)
-		sq := c.Sum(c.Sqr(tr.accNext))
+		sq := c.SumSquares(tr.accNext)
 		if norm.Nil() {
 			norm = sq
 		} else {
@@ -387,6 +387,7 @@ func (t *trainer) buildGraphs() {
 	t.gA.Expand(t.gnorm2)
 	// ggml's backward of every matrix product is OUT_PROD, a scalar loop on the CPU (about 60 % of a step at
 	// 113M parameters); the same products as MUL_MAT of transposed operands run on the blocked kernels.
+	t.gA.ProductsToGEMM(c)
 	t.gA.OutProdToMulMat(c)
 	t.gRun = c.GraphOf(2*size, append(outputs, t.gnorm2)...)
 	t.lossSeed = t.gA.LossSeed(t.loss)
@@ -400,7 +401,7 @@ func (t *trainer) buildGraphs() {
 		if tr.decay {
 			params = t.adamDecay
 		}
-		t.gB.Expand(o.AdamWStep(tr.p, o.Mul(tr.acc, t.gradScale), tr.m, tr.v, params))
+		t.gB.Expand(o.AdamWScaled(tr.p, tr.acc, tr.m, tr.v, params, t.gradScale))
 	}
 }
 

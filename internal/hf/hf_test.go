@@ -241,8 +241,18 @@ func TestExportRoundTrip(t *testing.T) {
 			o.RopeScaling = `{"rope_type":"llama3","factor":8.0,"low_freq_factor":1.0,"high_freq_factor":4.0,"original_max_position_embeddings":64}`
 			return o
 		}(),
-		"qwen2-f16": func() hftest.Options { o := hftest.Default(); o.Architecture = "Qwen2ForCausalLM"; o.DType = safetensors.F16; return o }(),
-		"qwen3":     func() hftest.Options { o := hftest.Default(); o.Architecture = "Qwen3ForCausalLM"; o.HeadDim = 16; return o }(),
+		"qwen2-f16": func() hftest.Options {
+			o := hftest.Default()
+			o.Architecture = "Qwen2ForCausalLM"
+			o.DType = safetensors.F16
+			return o
+		}(),
+		"qwen3": func() hftest.Options {
+			o := hftest.Default()
+			o.Architecture = "Qwen3ForCausalLM"
+			o.HeadDim = 16
+			return o
+		}(),
 	} {
 		t.Run(name, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), name)

@@ -324,7 +324,7 @@ func permuteRows(raw []byte, heads, headDim int, inverse bool) []byte {
 	for h := 0; h < heads; h++ {
 		for i := 0; i < half; i++ {
 			for j := 0; j < 2; j++ {
-				gg := h*headDim + 2*i + j  // GGUF row
+				gg := h*headDim + 2*i + j    // GGUF row
 				hf := h*headDim + j*half + i // Hugging Face row
 				dst, src := gg, hf
 				if inverse {
@@ -404,4 +404,3 @@ func equalInts(a, b []int64) bool {
 	}
 	return true
 }
-

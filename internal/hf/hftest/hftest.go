@@ -79,7 +79,10 @@ func Write(dir string, o Options) error {
 	if o.DType == "" {
 		o.DType = d.DType
 	}
-	for _, f := range []struct{ dst *int; def int }{{&o.Layers, d.Layers}, {&o.Dim, d.Dim}, {&o.Heads, d.Heads},
+	for _, f := range []struct {
+		dst *int
+		def int
+	}{{&o.Layers, d.Layers}, {&o.Dim, d.Dim}, {&o.Heads, d.Heads},
 		{&o.KVHeads, d.KVHeads}, {&o.FFN, d.FFN}, {&o.Context, d.Context}, {&o.Vocab, d.Vocab}} {
 		if *f.dst == 0 {
 			*f.dst = f.def
@@ -163,7 +166,7 @@ func writeTokenizer(dir string) error {
 			map[string]any{"type": "Split", "pattern": map[string]any{"Regex": `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`}, "behavior": "Isolated", "invert": false},
 			map[string]any{"type": "ByteLevel", "add_prefix_space": false, "trim_offsets": true, "use_regex": false}}},
 		"post_processor": map[string]any{"type": "TemplateProcessing",
-			"single": []any{map[string]any{"SpecialToken": map[string]any{"id": Specials[0], "type_id": 0}}, map[string]any{"Sequence": map[string]any{"id": "A", "type_id": 0}}},
+			"single":         []any{map[string]any{"SpecialToken": map[string]any{"id": Specials[0], "type_id": 0}}, map[string]any{"Sequence": map[string]any{"id": "A", "type_id": 0}}},
 			"special_tokens": map[string]any{Specials[0]: map[string]any{"id": Specials[0], "ids": []int{256 + len(Merges)}, "tokens": []string{Specials[0]}}}},
 		"decoder": map[string]any{"type": "ByteLevel", "add_prefix_space": true, "trim_offsets": true, "use_regex": true},
 		"model": map[string]any{"type": "BPE", "dropout": nil, "unk_token": nil, "fuse_unk": false, "byte_fallback": false,

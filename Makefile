@@ -62,6 +62,9 @@ FUZZ_TARGETS := \
 	./internal/eval/bench:FuzzRead \
 	./internal/tokenizer:FuzzNew \
 	./internal/tokenizer:FuzzEncodeDecode \
+	./internal/hf:FuzzParseConfig \
+	./internal/hf:FuzzTokenizerJSON \
+	./internal/hf:FuzzParseSPM \
 	./internal/dataset:FuzzLoad
 FUZZTIME ?= 1m
 

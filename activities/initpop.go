@@ -117,6 +117,9 @@ func (a *Activities) importModel(ctx context.Context, field, src string) (string
 		}
 		return src, nil
 	}
+	if local, s3, ok := hfFolderSource(src); ok {
+		return a.importHFFolder(ctx, field, src, local, s3)
+	}
 	rc, err := store.OpenURL(ctx, src)
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {

@@ -63,6 +63,13 @@ func (a *Activities) Publish(ctx context.Context, in workflows.PublishInput) (wo
 	switch in.Target.Kind {
 	case "path":
 		out.Location, err = publishPath(in.Target.Path, l, in.Model)
+		if err == nil {
+			// The winner also goes out as a Hugging Face folder beside the GGUF.
+			var dir string
+			if dir, err = publishHF(out.Location); err == nil {
+				a.info(ctx, "published Hugging Face folder", "model", in.Model, "folder", dir)
+			}
+		}
 	case "store", "":
 		out.Location, err = a.publishStore(ctx, in)
 	case "ollama":

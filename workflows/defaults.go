@@ -169,7 +169,7 @@ func (f Fitness) fromOldForm() Fitness {
 	if held == 0 {
 		held = 64
 	}
-	out := Fitness{Dev: []TaskSpec{}, Test: []TaskSpec{}}
+	out := Fitness{Dev: []TaskSpec{}, Test: []TaskSpec{}, Seed: f.Seed}
 	for _, t := range tasks {
 		if t.Source == "" {
 			t.Source = SourceSynthetic

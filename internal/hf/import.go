@@ -338,34 +338,7 @@ func permuteRows(raw []byte, heads, headDim int, inverse bool) []byte {
 }
 
 // archKVs are the <arch>.* keys of cfg, the keys the engine writes for a model of this config.
-func archKVs(c llm.Config) []gguf.KV {
-	p := c.Architecture() + "."
-	kvs := []gguf.KV{
-		{Key: p + "context_length", Value: uint32(c.Context)},
-		{Key: p + "embedding_length", Value: uint32(c.Dim)},
-		{Key: p + "block_count", Value: uint32(c.Layers)},
-		{Key: p + "feed_forward_length", Value: uint32(c.FFN)},
-		{Key: p + "attention.head_count", Value: uint32(c.Heads)},
-		{Key: p + "attention.head_count_kv", Value: uint32(c.KVHeads)},
-	}
-	if c.HeadSize > 0 {
-		kvs = append(kvs, gguf.KV{Key: p + "attention.key_length", Value: uint32(c.HeadSize)},
-			gguf.KV{Key: p + "attention.value_length", Value: uint32(c.HeadSize)})
-	}
-	kvs = append(kvs,
-		gguf.KV{Key: p + "rope.dimension_count", Value: uint32(c.HeadDim())},
-		gguf.KV{Key: p + "rope.freq_base", Value: c.RopeBase})
-	if c.RopeScale > 0 && c.RopeScale != 1 {
-		kvs = append(kvs, gguf.KV{Key: p + "rope.scaling.type", Value: "linear"},
-			gguf.KV{Key: p + "rope.scaling.factor", Value: c.RopeScale})
-	}
-	if c.SlidingWindow > 0 {
-		kvs = append(kvs, gguf.KV{Key: p + "attention.sliding_window", Value: uint32(c.SlidingWindow)})
-	}
-	return append(kvs,
-		gguf.KV{Key: p + "attention.layer_norm_rms_epsilon", Value: c.NormEps},
-		gguf.KV{Key: p + "vocab_size", Value: uint32(c.Vocab)})
-}
+func archKVs(c llm.Config) []gguf.KV { return c.Metadata() }
 
 // fileType is llama.cpp's general.file_type for the type most 2-D weights have.
 func fileType(infos []gguf.TensorInfo) (uint32, bool) {

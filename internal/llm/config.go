@@ -278,8 +278,8 @@ func readRopeScaling(f *gguf.File, p string, c *Config) error {
 	return nil
 }
 
-// metadata returns the <arch>.* keys for c, in a fixed order.
-func (c Config) metadata() []gguf.KV {
+// Metadata returns the <arch>.* keys for c, in a fixed order (the engine's writer and the HF import share it).
+func (c Config) Metadata() []gguf.KV {
 	p := c.Architecture() + "."
 	kvs := []gguf.KV{
 		{Key: p + "context_length", Value: uint32(c.Context)},

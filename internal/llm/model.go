@@ -388,7 +388,7 @@ func (m *Model) Metadata() []gguf.KV {
 		kvs = append(kvs, gguf.KV{Key: "general.file_type", Value: ft})
 	}
 	kvs = append(kvs, m.meta...)
-	kvs = append(kvs, m.Config.metadata()...)
+	kvs = append(kvs, m.Config.Metadata()...)
 	return append(kvs, m.Tok.metadata()...)
 }
 

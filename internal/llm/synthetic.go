@@ -35,7 +35,7 @@ func WriteSynthetic(path string, cfg Config, t gguf.Type, seed uint64) (string, 
 		kvs = append(kvs, gguf.KV{Key: "general.file_type", Value: ft})
 	}
 	kvs = append(kvs, gguf.KV{Key: "general.name", Value: "evomerge-synthetic"})
-	kvs = append(kvs, cfg.metadata()...)
+	kvs = append(kvs, cfg.Metadata()...)
 	kvs = append(kvs, paddedByteVocabMetadata(cfg.Vocab)...)
 	rng := rand.New(rand.NewPCG(seed, 0x5851f42d4c957f2d))
 	residual := 1 / math.Sqrt(2*float64(cfg.Layers))

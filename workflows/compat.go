@@ -31,84 +31,72 @@ func renamed(newName, oldName string, dst *int, old *int) error {
 	return nil
 }
 
+// decodeRenamed decodes b strictly into v, where the int field newName (newField,
+// a pointer into v) may also be given under oldName.
+func decodeRenamed(b []byte, v any, newField *int, newName, oldName string) error {
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(b, &fields); err != nil {
+		return err
+	}
+	oldRaw, hasOld := fields[oldName]
+	if hasOld {
+		delete(fields, oldName)
+		var err error
+		if b, err = json.Marshal(fields); err != nil {
+			return err
+		}
+	}
+	if err := decodeStrict(b, v); err != nil {
+		return err
+	}
+	if !hasOld {
+		return nil
+	}
+	var old int
+	if err := json.Unmarshal(oldRaw, &old); err != nil {
+		return fmt.Errorf("%s: %w", oldName, err)
+	}
+	return renamed(newName, oldName, newField, &old)
+}
+
 func (m *TinyModel) UnmarshalJSON(b []byte) error {
 	type plain TinyModel
-	var v struct {
-		plain
-		FF *int `json:"ff"` // ffn before the rename
-	}
-	if err := decodeStrict(b, &v); err != nil {
-		return err
-	}
-	if err := renamed("ffn", "ff", &v.plain.FFN, v.FF); err != nil {
-		return err
-	}
-	*m = TinyModel(v.plain)
-	return nil
+	var v plain
+	err := decodeRenamed(b, &v, &v.FFN, "ffn", "ff") // ffn was ff
+	*m = TinyModel(v)
+	return err
 }
 
 func (p *FineTuneParams) UnmarshalJSON(b []byte) error {
 	type plain FineTuneParams
-	var v struct {
-		plain
-		Batch *int `json:"batch"` // batch_size before the rename
-	}
-	if err := decodeStrict(b, &v); err != nil {
-		return err
-	}
-	if err := renamed("batch_size", "batch", &v.plain.BatchSize, v.Batch); err != nil {
-		return err
-	}
-	*p = FineTuneParams(v.plain)
-	return nil
+	var v plain
+	err := decodeRenamed(b, &v, &v.BatchSize, "batch_size", "batch") // batch_size was batch
+	*p = FineTuneParams(v)
+	return err
 }
 
 func (m *Mutation) UnmarshalJSON(b []byte) error {
 	type plain Mutation
-	var v struct {
-		plain
-		Batch *int `json:"batch"` // batch_size before the rename
-	}
-	if err := decodeStrict(b, &v); err != nil {
-		return err
-	}
-	if err := renamed("batch_size", "batch", &v.plain.BatchSize, v.Batch); err != nil {
-		return err
-	}
-	*m = Mutation(v.plain)
-	return nil
+	var v plain
+	err := decodeRenamed(b, &v, &v.BatchSize, "batch_size", "batch") // batch_size was batch
+	*m = Mutation(v)
+	return err
 }
 
 func (t *TaskSpec) UnmarshalJSON(b []byte) error {
 	type plain TaskSpec
-	var v struct {
-		plain
-		Items *int `json:"items"` // n before the rename
-	}
-	if err := decodeStrict(b, &v); err != nil {
-		return err
-	}
-	if err := renamed("n", "items", &v.plain.N, v.Items); err != nil {
-		return err
-	}
-	*t = TaskSpec(v.plain)
-	return nil
+	var v plain
+	err := decodeRenamed(b, &v, &v.N, "n", "items") // n was items
+	*t = TaskSpec(v)
+	return err
 }
 
 func (s *TaskScore) UnmarshalJSON(b []byte) error {
 	type plain TaskScore
-	var v struct {
-		plain
-		Items *int `json:"items"` // n before the rename
-	}
-	if err := decodeStrict(b, &v); err != nil {
-		return err
-	}
-	if err := renamed("n", "items", &v.plain.N, v.Items); err != nil {
-		return err
-	}
-	*s = TaskScore(v.plain)
-	return nil
+	var v plain
+	err := decodeRenamed(b, &v, &v.N, "n", "items") // n was items
+	*s = TaskScore(v)
+	return err
 }
 
 // A mutation dataset given as a plain string is a synthetic family (the

@@ -315,17 +315,7 @@ func splitGPT2(c []rune, lens []int) []int {
 		for space(flags(pos + ws)) {
 			ws++
 		}
-		if ws > 1 && pos+ws < n { // \s+(?!\S): leave the last space to the word after it
-			pos += ws - 1
-			add(pos)
-			continue
-		}
-		if ws > 0 {
-			pos += ws
-			add(pos)
-			continue
-		}
-		pos++
+		pos = whitespaceRunEnd(pos, ws, n)
 		add(pos)
 	}
 	return sp.lens
@@ -417,20 +407,25 @@ func splitLlama3(c []rune, lens []int) []int {
 			add(pos)
 			continue
 		}
-		if ws > 1 && pos+ws < n {
-			pos += ws - 1
-			add(pos)
-			continue
-		}
-		if ws > 0 {
-			pos += ws
-			add(pos)
-			continue
-		}
-		pos++
+		pos = whitespaceRunEnd(pos, ws, n)
 		add(pos)
 	}
 	return sp.lens
+}
+
+// whitespaceRunEnd is where the piece starting at pos ends when the splitters' earlier
+// alternatives did not match and ws white-space code points start there: \s+(?!\S)
+// leaves the last space of a run to the word after it, \s+ takes a run that ends
+// the text, and anything else is a piece of one code point.
+func whitespaceRunEnd(pos, ws, n int) int {
+	switch {
+	case ws > 1 && pos+ws < n:
+		return pos + ws - 1
+	case ws > 0:
+		return pos + ws
+	default:
+		return pos + 1
+	}
 }
 
 // pieceSplitter is the state the hand-written splitters share: the code points of one piece of text and the

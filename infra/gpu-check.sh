@@ -68,10 +68,11 @@ if [[ "$device" == cuda ]]; then
     lib=$lib_dir/libggml-cuda.so
   fi
   [[ -f "$lib" ]] || { echo "gpu-check: $lib does not exist" >&2; exit 1; }
-  export EVOMERGE_CUDA_LIB=$lib
-  export EVOMERGE_BACKEND=cuda # bench/train's trainer takes its backend from the environment
   threads=4
-  step "cuda matches cpu" 300 env EVOMERGE_THREADS=$threads go test -count=1 -run TestCUDAMatchesCPU -v ./internal/llm
+  # Only the CUDA tests read the library's path from the environment (EVOMERGE_CUDA_LIB); the benchmarks and
+  # the engines take the device and the library as flags (the trainer runs on the model's backend).
+  step "cuda matches cpu" 300 env EVOMERGE_CUDA_LIB="$lib" go test -count=1 -run TestCUDAMatchesCPU -v ./internal/llm
+  step "fine-tune on cuda" 300 env EVOMERGE_CUDA_LIB="$lib" go test -count=1 -run TestFineTuneOnCUDA -v ./internal/train
   infer_shapes=tinyllama,106m infer_types=f16,bf16
   t113=113m t106=106m ttl=tinyllama steps=20 tl_steps=10
 else
@@ -91,7 +92,9 @@ if [[ "$device" == cuda ]]; then infer+=(-cuda-lib "$lib"); fi
 step "inference $infer_shapes $infer_types" 900 "${infer[@]}"
 
 # 4. Training (bench/train on this device).
-train() { step "bench-train $*" 300 build/bench-train -device "$device" -threads "$threads" -no-ref "$@"; }
+dev_flags=(-device "$device")
+if [[ "$device" == cuda ]]; then dev_flags+=(-cuda-lib "$lib"); fi
+train() { step "bench-train $*" 300 build/bench-train "${dev_flags[@]}" -threads "$threads" -no-ref "$@"; }
 train -shape "$t113" -batch 8 -steps "$steps"
 train -shape "$t113" -batch 8 -steps "$steps" -method lora
 train -shape "$t106" -batch 4 -steps "$steps"

@@ -33,11 +33,15 @@ var Shapes = map[string]llm.Config{
 
 var types = map[string]ggml.Type{"f32": ggml.F32, "f16": ggml.F16, "bf16": ggml.BF16, "q8_0": ggml.Q8_0, "q4_k": ggml.Q4_K}
 
+// cudaLibrary is libggml-cuda.so for -device cuda (infra/build-cuda.sh builds it): the engine reads no
+// environment, so the library reaches the model, and through it the trainer, as an option.
+var cudaLibrary = flag.String("cuda-lib", "", "libggml-cuda.so for -device cuda (infra/build-cuda.sh builds it)")
+
 func main() {
 	threads := flag.Int("threads", ggml.DefaultThreads(), "CPU threads for both engines")
 	steps := flag.Int("steps", 20, "timed optimizer steps (after 3 warm-up steps)")
 	python := flag.String("python", "/usr/bin/python3", "python with torch")
-	device := flag.String("device", "cpu", "cpu or cuda (cuda: EVOMERGE_CUDA_LIB names libggml-cuda.so; no reference run)")
+	device := flag.String("device", "cpu", "cpu or cuda (cuda: -cuda-lib names libggml-cuda.so; no reference run)")
 	shape := flag.String("shape", "tiny", "model shape: tiny, 113m, 106m or tinyllama")
 	typ := flag.String("type", "f32", "the base's matrix type: f32, f16, bf16, q8_0 or q4_k (a full fine-tune trains F32 copies; LoRA keeps the base's type)")
 	peak := flag.Float64("peak-tflops", 0, "the device's peak TFLOP/s for the weights' type: prints MFU")
@@ -83,7 +87,7 @@ func main() {
 // Engine trains a random-weight model of shape cfg for 3 warm-up and then steps timed steps on random
 // lower-case byte texts of exactly cfg.Context tokens, and returns the timed tokens/s.
 func Engine(cfg llm.Config, typ ggml.Type, batch, steps, threads int, device, method string) (float64, error) {
-	base, err := RandomModel(cfg, typ, 1, llm.Options{Threads: threads, Device: device})
+	base, err := RandomModel(cfg, typ, 1, llm.Options{Threads: threads, Device: device, CUDALibrary: *cudaLibrary})
 	if err != nil {
 		return 0, err
 	}

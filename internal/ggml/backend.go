@@ -203,6 +203,14 @@ func (t Tensor) SetI32(v []int32) {
 // Zero sets every byte of the tensor to 0.
 func (t Tensor) Zero() { C.ggml_backend_tensor_memset(t.t, 0, 0, C.size_t(t.Bytes())) }
 
+// ZeroRange sets n bytes of the tensor's data to 0, from byte offset on.
+func (t Tensor) ZeroRange(offset, n int64) {
+	if offset < 0 || n < 0 || offset+n > t.Bytes() {
+		panic(fmt.Sprintf("ggml: ZeroRange %d+%d of a tensor of %d bytes", offset, n, t.Bytes()))
+	}
+	C.ggml_backend_tensor_memset(t.t, 0, C.size_t(offset), C.size_t(n))
+}
+
 // GetBytes copies the tensor's data out.
 func (t Tensor) GetBytes(dst []byte) {
 	if int64(len(dst)) != t.Bytes() {

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/evomerge/evomerge/internal/ggml"
 	"github.com/evomerge/evomerge/internal/gguf"
 )
 
@@ -33,41 +32,21 @@ func archConfigs() map[string]Config {
 func archModel(t testing.TB, cfg Config, typ gguf.Type, freqs []float32) *Model {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(11, 12))
-	data := map[string][]byte{}
-	specs := cfg.Specs(typ)
-	for _, s := range specs {
-		n := int64(1)
-		for _, d := range s.Shape {
-			n *= d
-		}
-		v := make([]float32, n)
-		for i := range v {
-			switch {
-			case s.Name == "rope_freqs.weight":
-				v[i] = 1 + 7*float32(i)/float32(n)
-				if freqs != nil {
-					v[i] = freqs[i]
-				}
-			case strings.HasSuffix(s.Name, ".bias"):
-				v[i] = float32(rng.NormFloat64() * 0.5)
-			case len(s.Shape) == 1:
-				v[i] = 1 + 0.2*float32(rng.NormFloat64())
-			default:
-				v[i] = float32(rng.NormFloat64() * 0.3)
+	return hostModel(t, cfg, typ, func(s TensorSpec, i, n int64) float32 {
+		switch {
+		case s.Name == "rope_freqs.weight":
+			if freqs != nil {
+				return freqs[i]
 			}
+			return 1 + 7*float32(i)/float32(n)
+		case strings.HasSuffix(s.Name, ".bias"):
+			return float32(rng.NormFloat64() * 0.5)
+		case len(s.Shape) == 1:
+			return 1 + 0.2*float32(rng.NormFloat64())
+		default:
+			return float32(rng.NormFloat64() * 0.3)
 		}
-		b := make([]byte, ggml.RowSize(ggml.Type(s.Type), n))
-		if err := ggml.FromFloat32(ggml.Type(s.Type), v, b, s.Shape[0]); err != nil {
-			t.Fatal(err)
-		}
-		data[s.Name] = b
-	}
-	m, err := FromHost(cfg, ByteTokenizer{}, nil, specs, data, Options{Threads: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(m.Close)
-	return m
+	})
 }
 
 func TestArchSaveLoadRoundTrip(t *testing.T) {

@@ -101,6 +101,11 @@ func Forward(c *ggml.Context, g ggml.Graph, cfg Config, w *Weights, in Batch) gg
 			V = c.Cont(c.Permute(v, 1, 2, 0, 3))
 		}
 		Q := c.Permute(q, 0, 2, 1, 3) // [hd, L, H, B]
+		if in.Cache != nil {
+			// Contiguous queries let the score product take ggml's blocked F32 kernel (a permuted operand
+			// falls back to one dot product per score); the copy is small beside the product.
+			Q = c.Cont(Q)
+		}
 		if B > 1 {
 			// ggml's matmul backward cannot broadcast kv heads over a 4th dimension: fold the batch into the
 			// head dimension. Head h of sequence b becomes h + H·b, which still maps onto kv head h/(H/Hkv) + Hkv·b.
@@ -141,7 +146,11 @@ func reshape4(c *ggml.Context, t ggml.Tensor, a, b, l, batch int64) ggml.Tensor 
 // past+j) sees keys 0..past+j. segments, if not nil, gives each new token a segment id; a token then sees
 // only the cached prefix and earlier tokens of its own segment (several continuations in one batch).
 func CausalMask(past, n int, segments []int) []float32 {
-	T := past + n
+	return causalMask(past, n, past+n, segments)
+}
+
+// causalMask is CausalMask with rows of T >= past+n columns: columns from past+n on are masked.
+func causalMask(past, n, T int, segments []int) []float32 {
 	m := make([]float32, T*n)
 	inf := float32(math.Inf(-1))
 	for j := 0; j < n; j++ {

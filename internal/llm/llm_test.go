@@ -23,9 +23,26 @@ var tinyCfg = Config{Vocab: ByteVocabLen, Dim: 64, Layers: 2, Heads: 4, KVHeads:
 // position or cache entry changes the numbers visibly.
 func sharpModel(t testing.TB, typ gguf.Type) *Model {
 	t.Helper()
-	rng := rand.New(rand.NewPCG(7, 8))
+	return sharpModelOf(t, tinyCfg, typ, rand.New(rand.NewPCG(7, 8)))
+}
+
+// sharpModelOf is a model of cfg with norms around 1 and matrices N(0, 0.3), drawn from rng.
+func sharpModelOf(t testing.TB, cfg Config, typ gguf.Type, rng *rand.Rand) *Model {
+	t.Helper()
+	return hostModel(t, cfg, typ, func(s TensorSpec, _, _ int64) float32 {
+		if len(s.Shape) == 1 {
+			return 1 + 0.1*float32(rng.NormFloat64())
+		}
+		return float32(rng.NormFloat64() * 0.3)
+	})
+}
+
+// hostModel builds a model of cfg (byte tokenizer, one thread) with its matrices stored as typ: value gives
+// element i of n of each tensor, called in file order, so one seeded generator inside it fixes every weight.
+func hostModel(t testing.TB, cfg Config, typ gguf.Type, value func(s TensorSpec, i, n int64) float32) *Model {
+	t.Helper()
 	data := map[string][]byte{}
-	specs := tinyCfg.Specs(typ)
+	specs := cfg.Specs(typ)
 	for _, s := range specs {
 		n := int64(1)
 		for _, d := range s.Shape {
@@ -33,11 +50,7 @@ func sharpModel(t testing.TB, typ gguf.Type) *Model {
 		}
 		v := make([]float32, n)
 		for i := range v {
-			if len(s.Shape) == 1 {
-				v[i] = 1 + 0.1*float32(rng.NormFloat64())
-			} else {
-				v[i] = float32(rng.NormFloat64() * 0.3)
-			}
+			v[i] = value(s, int64(i), n)
 		}
 		b := make([]byte, ggml.RowSize(ggml.Type(s.Type), n))
 		if err := ggml.FromFloat32(ggml.Type(s.Type), v, b, s.Shape[0]); err != nil {
@@ -45,7 +58,7 @@ func sharpModel(t testing.TB, typ gguf.Type) *Model {
 		}
 		data[s.Name] = b
 	}
-	m, err := FromHost(tinyCfg, ByteTokenizer{}, nil, specs, data, Options{Threads: 1})
+	m, err := FromHost(cfg, ByteTokenizer{}, nil, specs, data, Options{Threads: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

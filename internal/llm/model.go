@@ -21,7 +21,7 @@ import (
 
 // Options choose where a model runs.
 type Options struct {
-	Threads     int    // CPU threads (0: $EVOMERGE_THREADS or the number of cores)
+	Threads     int    // CPU threads (0: the number of cores; engines read no environment)
 	Device      string // "cpu" (default) or "cuda"
 	CUDALibrary string // libggml-cuda.so for Device "cuda"
 	Window      int    // most tokens per sequence (0: the model's context length, capped at 4096)

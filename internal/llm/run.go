@@ -53,7 +53,12 @@ func (m *Model) run(s step) ([][]float32, error) {
 	g := c.NewGraph(graphSize, false)
 	tok := c.New(ggml.I32, int64(n))
 	pos := c.New(ggml.I32, int64(n))
-	mask := c.New(ggml.F32, int64(s.past+n), int64(n))
+	span := s.past + n // cache positions the step's attention reads
+	if s.useCache {
+		span = m.cache.span(span)
+		m.cache.readable(span)
+	}
+	mask := c.New(ggml.F32, int64(span), int64(n))
 	rows := c.New(ggml.I32, int64(len(s.rows)))
 	for _, t := range []ggml.Tensor{tok, pos, mask, rows} {
 		t.SetInput()
@@ -70,7 +75,7 @@ func (m *Model) run(s step) ([][]float32, error) {
 	}
 	tok.SetI32(s.tokens)
 	pos.SetI32(s.pos)
-	mask.SetF32(CausalMask(s.past, n, s.segments))
+	mask.SetF32(causalMask(s.past, n, span, s.segments))
 	rows.SetI32(s.rows)
 	if err := m.backend.Compute(g); err != nil {
 		return nil, err

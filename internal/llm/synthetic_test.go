@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/evomerge/evomerge/internal/ggml"
 	"github.com/evomerge/evomerge/internal/gguf"
 )
 
@@ -15,34 +14,7 @@ var longCfg = Config{Vocab: ByteVocabLen, Dim: 64, Layers: 2, Heads: 4, KVHeads:
 
 func sharpLongModel(t *testing.T) *Model {
 	t.Helper()
-	rng := rand.New(rand.NewPCG(9, 10))
-	data := map[string][]byte{}
-	specs := longCfg.Specs(gguf.TypeF32)
-	for _, s := range specs {
-		n := int64(1)
-		for _, d := range s.Shape {
-			n *= d
-		}
-		v := make([]float32, n)
-		for i := range v {
-			if len(s.Shape) == 1 {
-				v[i] = 1 + 0.1*float32(rng.NormFloat64())
-			} else {
-				v[i] = float32(rng.NormFloat64() * 0.3)
-			}
-		}
-		b := make([]byte, ggml.RowSize(ggml.Type(s.Type), n))
-		if err := ggml.FromFloat32(ggml.Type(s.Type), v, b, s.Shape[0]); err != nil {
-			t.Fatal(err)
-		}
-		data[s.Name] = b
-	}
-	m, err := FromHost(longCfg, ByteTokenizer{}, nil, specs, data, Options{Threads: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(m.Close)
-	return m
+	return sharpModelOf(t, longCfg, gguf.TypeF32, rand.New(rand.NewPCG(9, 10)))
 }
 
 // A context longer than a micro-batch runs through the cache in chunks; its scores must equal the plain

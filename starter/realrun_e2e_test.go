@@ -1,0 +1,492 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/parquet-go/parquet-go"
+	"github.com/stretchr/testify/require"
+	"gopkg.in/yaml.v3"
+
+	"github.com/evomerge/evomerge/infra/devserver"
+	"github.com/evomerge/evomerge/internal/gguf"
+	"github.com/evomerge/evomerge/internal/hf"
+	"github.com/evomerge/evomerge/internal/hf/hftest"
+	"github.com/evomerge/evomerge/internal/safetensors"
+	"github.com/evomerge/evomerge/internal/store"
+	"github.com/evomerge/evomerge/internal/store/s3test"
+	"github.com/evomerge/evomerge/workflows"
+)
+
+// examplePath is the example the README walks through.
+const examplePath = "../examples/real-run.yaml"
+
+// The example as shipped is a valid run config: the starter's parser and
+// workflows.Prepare accept it (its files need not exist for that).
+func TestRealRunExampleParses(t *testing.T) {
+	cfg, err := loadRunConfig(examplePath)
+	require.NoError(t, err)
+	require.Len(t, cfg.Fitness.Dev, 3)
+	require.Len(t, cfg.Fitness.Test, 3)
+	for _, ts := range [][]workflows.TaskSpec{cfg.Fitness.Dev, cfg.Fitness.Test} {
+		var sources []string
+		for _, task := range ts {
+			sources = append(sources, task.Source)
+			require.True(t, strings.HasSuffix(task.Path, ".parquet"), "%s is read from the Hub's Parquet file", task.Path)
+		}
+		require.Equal(t, []string{"arc", "hellaswag", "gsm8k"}, sources)
+	}
+	require.NotEmpty(t, cfg.Init.Base)
+	require.Len(t, cfg.Init.Models, 5)
+	require.Len(t, cfg.Mutation.Datasets, 2)
+	require.Equal(t, "path", cfg.Publish.Kind)
+}
+
+// Every field of the example says what it does: each line that sets a value
+// carries a comment, or sits under a comment that explains it.
+func TestRealRunExampleCommentsEveryField(t *testing.T) {
+	data, err := os.ReadFile(examplePath)
+	require.NoError(t, err)
+	lines := strings.Split(string(data), "\n")
+	for i, l := range lines {
+		s := strings.TrimSpace(l)
+		if s == "" || strings.HasPrefix(s, "#") || strings.Contains(s, " # ") {
+			continue
+		}
+		// A list item's continuation lines (path:, fewshot_path:) are
+		// explained by the comment above the item.
+		explained := false
+		for j := i - 1; j >= 0 && j >= i-8; j-- {
+			p := strings.TrimSpace(lines[j])
+			if strings.HasPrefix(p, "#") {
+				explained = true
+				break
+			}
+			if strings.HasPrefix(p, "- ") { // the item's first line: its comment, or the one above it
+				explained = strings.Contains(p, " # ") || j > 0 && strings.HasPrefix(strings.TrimSpace(lines[j-1]), "#")
+				break
+			}
+			if p == "" || indent(lines[j]) < indent(l) {
+				break
+			}
+		}
+		require.True(t, explained, "examples/real-run.yaml:%d: %q says nothing about what it does", i+1, s)
+	}
+}
+
+func indent(s string) int { return len(s) - len(strings.TrimLeft(s, " ")) }
+
+// The example's start-time checks pass on files of the Hub's schemas: every
+// data file is read as its source reads it, uploaded into the store, and the
+// config that would start the run names data only by store:<sha256>.
+func TestRealRunExamplePassesTheStartChecks(t *testing.T) {
+	dir := t.TempDir()
+	writeRealRunFiles(t, dir)
+	cfg, err := loadRunConfig(writeRealRunConfig(t, dir))
+	require.NoError(t, err)
+	t.Chdir(dir) // the example's paths are relative to where the starter runs
+	st, open := fileStore(t)
+	cfg, err = uploadData(context.Background(), open, cfg)
+	require.NoError(t, err)
+	n := 0
+	require.NoError(t, cfg.DataRefs(func(field string, ref *string) error {
+		n++
+		require.True(t, workflows.IsStoreRef(*ref), "%s is %q, not a store reference", field, *ref)
+		r, err := store.RefFromHex(strings.TrimPrefix(*ref, workflows.StorePrefix))
+		require.NoError(t, err)
+		ok, err := st.Has(context.Background(), store.Data, r)
+		require.NoError(t, err)
+		require.True(t, ok, "%s: %s is in the store", field, *ref)
+		return nil
+	}))
+	// 3 dev paths + 3 test paths + 4 few-shot paths + 2 datasets.
+	require.Equal(t, 12, n)
+}
+
+// TestRealRunEndToEnd runs examples/real-run.yaml, with only its paths and
+// sizes changed, through `starter start --watch` on the embedded Temporal
+// server with an in-process worker and an S3 store (versitygw): Hugging Face
+// folders and a GGUF file as the population, ARC-Challenge, HellaSwag and
+// GSM8K Parquet files of the Hub's schemas for fitness, a Parquet and a JSONL
+// chat dataset for the fine-tunes, the held-out splits at the end, and the
+// winner published as GGUF and as a Hugging Face folder.
+func TestRealRunEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("imports, merges, fine-tunes and scores tiny models (about a minute)")
+	}
+	began := time.Now()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	s3 := s3test.Start(t)
+	storeURL := s3.StoreURL("realrun")
+
+	dir := t.TempDir()
+	files := writeRealRunFiles(t, dir)
+	config := writeRealRunConfig(t, dir)
+	// The example's paths are relative to where the starter runs; the
+	// in-process worker reads the model paths from the same directory.
+	t.Chdir(dir)
+
+	port, err := devserver.FreePort()
+	require.NoError(t, err)
+	state := filepath.Join(dir, ".evomerge")
+	l, err := startLocal(ctx, quickstartFlags{dir: state, port: port, noUI: true, threads: 1, storeURL: storeURL},
+		workflows.TaskQueues{CPU: workflows.TaskQueueCPU, GPU: workflows.TaskQueueGPU}, io.Discard)
+	require.NoError(t, err)
+	defer l.Close()
+
+	var out, errb bytes.Buffer
+	err = run(ctx, []string{"start", "-f", config, "--watch", "--address", l.srv.FrontendAddr(), "--store", storeURL}, &out, &errb)
+	require.NoError(t, err, out.String()+errb.String())
+	t.Log(out.String())
+	require.Contains(t, out.String(), "run mistral-evo finished: completed 1 generations", out.String())
+	require.Contains(t, out.String(), "held-out: winner ", out.String())
+
+	const id = "evo-mistral-evo"
+	var res workflows.RunResult
+	require.NoError(t, l.client.GetWorkflow(ctx, id, "").Get(ctx, &res))
+
+	// The workflow input names every data file by its hash, and the
+	// starter put those bytes into the store.
+	input := workflowInput(ctx, t, l, id)
+	st, err := store.Open(ctx, storeURL, store.Options{CacheDir: t.TempDir()})
+	require.NoError(t, err)
+	refs := 0
+	require.NoError(t, input.RunConfig.DataRefs(func(field string, ref *string) error {
+		refs++
+		require.True(t, workflows.IsStoreRef(*ref), "%s is %q in the workflow input, not a store reference", field, *ref)
+		return nil
+	}))
+	require.Equal(t, 12, refs)
+	for name, path := range files.data {
+		r, err := store.RefFromHex(sha(t, path))
+		require.NoError(t, err)
+		ok, err := st.Has(ctx, store.Data, r)
+		require.NoError(t, err)
+		require.True(t, ok, "%s (%s) was uploaded to the store", name, path)
+		raw, _ := json.Marshal(input.RunConfig)
+		require.Contains(t, string(raw), workflows.StoreRef(sha(t, path)), "the run names %s by its hash", name)
+		require.NotContains(t, string(raw), filepath.Base(path), "the run does not name %s by its path", name)
+	}
+
+	// Every model of generation 0 and every child was scored on every dev
+	// task, on the items the config asked for.
+	lineage, err := queryNodes(ctx, l.client, id, workflows.QueryLineage)
+	require.NoError(t, err)
+	initial, children, tuned := 0, 0, 0
+	var initialIDs []int
+	for _, n := range lineage {
+		if n.Status == workflows.StatusDropped {
+			t.Fatalf("#%d was dropped: %s", n.ID, n.Reason)
+		}
+		require.True(t, n.Scored, "#%d is scored", n.ID)
+		var names []string
+		for _, s := range n.Tasks {
+			names = append(names, s.Family)
+			require.Equal(t, devItems, s.N, "#%d %s scored on %d items", n.ID, s.Family, s.N)
+			require.GreaterOrEqual(t, s.Score, 0.0)
+			require.LessOrEqual(t, s.Score, 1.0)
+		}
+		require.ElementsMatch(t, []string{"arc_challenge", "hellaswag", "gsm8k"}, names, "#%d's scores", n.ID)
+		if n.Generation == 0 {
+			initial++
+			initialIDs = append(initialIDs, n.ID)
+			require.Contains(t, n.Op, "import ")
+			continue
+		}
+		children++
+		// Each child fine-tuned on a mixture of the user's two datasets,
+		// recorded in its lineage by their hashes.
+		if strings.Contains(n.Op, "fine-tune") {
+			tuned++
+			for _, name := range []string{"ultrachat", "chats"} {
+				require.Contains(t, n.Op, workflows.StoreRef(sha(t, files.data[name]))[:len(workflows.StorePrefix)+8], "#%d trained on %s: %s", n.ID, name, n.Op)
+			}
+		}
+	}
+	require.Equal(t, 5, initial, "generation 0 is the five given models")
+	require.Equal(t, 2, children)
+	require.Equal(t, children, tuned, "every child was fine-tuned (mutation.probability 1)")
+	require.Positive(t, res.TrainTokens, "the fine-tunes trained on tokens of the datasets")
+
+	// The held-out splits were scored for the winner and the best initial
+	// model.
+	require.Positive(t, res.HeldOutTokens, "the held-out tasks were scored")
+	require.Contains(t, initialIDs, res.HeldOut.InitialID, "the held-out baseline is a model of generation 0")
+	require.GreaterOrEqual(t, res.HeldOut.Winner, 0.0)
+	require.GreaterOrEqual(t, res.HeldOut.InitialBest, 0.0)
+	require.Contains(t, out.String(), fmt.Sprintf("held-out: winner %.4f vs best initial model #%d %.4f", res.HeldOut.Winner, res.HeldOut.InitialID, res.HeldOut.InitialBest))
+
+	// The winner is published as GGUF, byte for byte, and as a Hugging
+	// Face folder that imports back to the same tensors.
+	winner := filepath.Join(dir, "out", "mistral-evo-winner.gguf")
+	require.Equal(t, winner, res.Published)
+	require.Equal(t, string(res.Winner.Ref), "sha256:"+sha(t, winner), "the published GGUF is the winner")
+	hfDir := filepath.Join(dir, "out", "mistral-evo-winner-hf")
+	for _, f := range []string{hf.ConfigName, hf.SafetensorsName, hf.TokenizerJSONName} {
+		require.FileExists(t, filepath.Join(hfDir, f))
+	}
+	again := filepath.Join(t.TempDir(), "reimported.gguf")
+	_, _, err = hf.ImportFile(hfDir, again)
+	require.NoError(t, err, "the published HF folder imports again")
+	requireSameTensors(t, winner, again)
+	t.Logf("real-run example end to end in %s (%d train tokens, %d scored, %d held-out)",
+		time.Since(began).Round(time.Millisecond), res.TrainTokens, res.ScoredTokens, res.HeldOutTokens)
+}
+
+// devItems is how many items of each dev file the scaled-down run scores.
+const devItems = 4
+
+// realRunFiles are the files the example's paths name, written by the test.
+type realRunFiles struct {
+	data map[string]string // short name -> path of each data file
+}
+
+// writeRealRunFiles writes, under dir and at the example's relative paths,
+// tiny Mistral models (four Hugging Face folders, one GGUF, the base) and
+// tiny benchmark and dataset files with the Hub's column layouts.
+func writeRealRunFiles(t *testing.T, dir string) realRunFiles {
+	t.Helper()
+	// The Mistral fine-tunes: one architecture and vocabulary, different
+	// weights (the Hub ships them in BF16).
+	model := func(rel string, seed uint64) string {
+		o := hftest.Default()
+		o.Architecture, o.DType, o.Seed = "MistralForCausalLM", safetensors.BF16, seed
+		p := filepath.Join(dir, rel)
+		require.NoError(t, hftest.Write(p, o))
+		return p
+	}
+	for i, rel := range []string{"models/Mistral-7B-Instruct-v0.2", "models/zephyr-7b-beta", "models/neural-chat-7b-v3-1", "models/mistral-math-7b"} {
+		model(rel, uint64(i+1))
+	}
+	model("models/Mistral-7B-v0.1", 100)
+	// The GGUF member: a converted folder in F16, as llama.cpp's converter
+	// writes them.
+	o := hftest.Default()
+	o.Architecture, o.DType, o.Seed = "MistralForCausalLM", safetensors.F16, 5
+	src := filepath.Join(t.TempDir(), "mistral-code")
+	require.NoError(t, hftest.Write(src, o))
+	_, _, err := hf.ImportFile(src, filepath.Join(dir, "models/mistral-code-7b.f16.gguf"))
+	require.NoError(t, err)
+
+	files := realRunFiles{data: map[string]string{}}
+	put := func(name, rel string, write func(path string)) {
+		p := filepath.Join(dir, rel)
+		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
+		write(p)
+		files.data[name] = p
+	}
+	arc := func(split string, qs ...[3]string) func(string) {
+		return func(p string) {
+			var rows []hubARCRow
+			for i, q := range qs {
+				rows = append(rows, hubARCRow{ID: fmt.Sprintf("Mercury_%s_%d", split, i), Question: q[0],
+					Choices: hubARCChoices{Text: []string{q[1], q[2], "sand", "wind"}, Label: []string{"A", "B", "C", "D"}}, AnswerKey: "A"})
+			}
+			writeParquet(t, p, rows)
+		}
+	}
+	put("arc-train", "data/ai2_arc/ARC-Challenge/train-00000-of-00001.parquet", arc("train",
+		[3]string{"Which gas do plants take in?", "carbon dioxide", "helium"},
+		[3]string{"What is frozen water called?", "ice", "steam"},
+		[3]string{"What pulls objects toward Earth?", "gravity", "magnetism"}))
+	put("arc-validation", "data/ai2_arc/ARC-Challenge/validation-00000-of-00001.parquet", arc("validation",
+		[3]string{"Which planet is closest to the Sun?", "Mercury", "Mars"},
+		[3]string{"What do bees make?", "honey", "milk"},
+		[3]string{"Which organ pumps blood?", "the heart", "the lungs"},
+		[3]string{"What is the boiling point of water at sea level?", "100 degrees Celsius", "50 degrees Celsius"},
+		[3]string{"Which is a mammal?", "a whale", "a shark"},
+		[3]string{"What makes a rainbow?", "light bent by water drops", "clouds rubbing"}))
+	put("arc-test", "data/ai2_arc/ARC-Challenge/test-00000-of-00001.parquet", arc("test",
+		[3]string{"Which metal is attracted to a magnet?", "iron", "copper"},
+		[3]string{"What do roots take from the soil?", "water", "light"},
+		[3]string{"Which is a renewable resource?", "sunlight", "coal"}))
+
+	hella := func(split string, n int) func(string) {
+		return func(p string) {
+			var rows []hubHellaSwagRow
+			for i := range n {
+				rows = append(rows, hubHellaSwagRow{Ind: int32(i * 7), ActivityLabel: "Baking cookies",
+					CtxA: fmt.Sprintf("A woman puts dough number %d on a tray.", i), CtxB: "she",
+					Ctx:      fmt.Sprintf("A woman puts dough number %d on a tray. she", i),
+					Endings:  []string{"puts the tray in the oven.", "throws the tray at the wall.", "sings to the dough.", "paints the oven red."},
+					SourceID: fmt.Sprintf("activitynet~v_%s%d", split, i), Split: split, SplitType: "indomain", Label: fmt.Sprint(i % 4)})
+			}
+			writeParquet(t, p, rows)
+		}
+	}
+	put("hellaswag-train", "data/hellaswag/train-00000-of-00001.parquet", hella("train", 6))
+	put("hellaswag-validation", "data/hellaswag/validation-00000-of-00001.parquet", hella("val", 3))
+
+	gsm := func(qs ...[2]int) func(string) {
+		return func(p string) {
+			var rows []hubGSM8KRow
+			for _, q := range qs {
+				rows = append(rows, hubGSM8KRow{
+					Question: fmt.Sprintf("Tom has %d apples and buys %d more. How many apples does he have?", q[0], q[1]),
+					Answer:   fmt.Sprintf("He has %d + %d = <<%d+%d=%d>>%d apples.\n#### %d", q[0], q[1], q[0], q[1], q[0]+q[1], q[0]+q[1], q[0]+q[1]),
+				})
+			}
+			writeParquet(t, p, rows)
+		}
+	}
+	put("gsm8k-train", "data/gsm8k/main/train-00000-of-00001.parquet", gsm([2]int{2, 3}, [2]int{4, 1}, [2]int{5, 5}, [2]int{7, 2}, [2]int{1, 8}, [2]int{6, 3}))
+	put("gsm8k-test", "data/gsm8k/main/test-00000-of-00001.parquet", gsm([2]int{3, 3}, [2]int{9, 1}, [2]int{2, 7}))
+
+	// HuggingFaceH4/ultrachat_200k's train_sft layout (prompt, prompt_id,
+	// messages) and a JSONL of the user's own chats.
+	put("ultrachat", "data/ultrachat_200k/train_sft-00000-of-00003.parquet", func(p string) {
+		var rows []hubUltraChatRow
+		for i, qa := range [][2]string{{"Name a primary color.", "Red is a primary color."},
+			{"What is two plus two?", "Two plus two is four."}, {"Say hello in French.", "Bonjour."}} {
+			rows = append(rows, hubUltraChatRow{Prompt: qa[0], PromptID: fmt.Sprintf("%064x", i),
+				Messages: []hubMessage{{Content: qa[0], Role: "user"}, {Content: qa[1], Role: "assistant"}}})
+		}
+		writeParquet(t, p, rows)
+	})
+	put("chats", "data/my-chats.jsonl", func(p string) {
+		require.NoError(t, os.WriteFile(p, []byte(
+			`{"messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"Capital of France?"},{"role":"assistant","content":"Paris."}]}
+{"messages":[{"role":"user","content":"Is ice cold?"},{"role":"assistant","content":"Yes, ice is cold."},{"role":"user","content":"And fire?"},{"role":"assistant","content":"Fire is hot."}]}
+`), 0o644))
+	})
+	return files
+}
+
+// writeRealRunConfig writes the example with only its paths and sizes
+// changed: the S3 member becomes a local folder (the test's S3 server is not
+// where the example's bucket is), and the run shrinks to one generation of
+// two children, each fine-tuned for a few steps, scored on a few items.
+func writeRealRunConfig(t *testing.T, dir string) string {
+	t.Helper()
+	data, err := os.ReadFile(examplePath)
+	require.NoError(t, err)
+	var cfg map[string]any
+	require.NoError(t, yaml.Unmarshal(data, &cfg))
+	m := func(v any) map[string]any { return v.(map[string]any) }
+
+	models := m(cfg["init"])["models"].([]any)
+	for i, p := range models {
+		if s := p.(string); strings.HasPrefix(s, "s3://") {
+			models[i] = "models/" + filepath.Base(strings.TrimSuffix(s, "/"))
+		}
+	}
+	cfg["population"], cfg["generations"], cfg["parallelism"] = 4, 1, 2
+	mu := m(cfg["mutation"])
+	mu["probability"], mu["ranks"], mu["examples"], mu["batch_size"] = 1.0, []int{2, 4}, 8, 2
+	mu["steps"] = map[string]any{"min": 2, "max": 3}
+	for _, list := range []string{"dev", "test"} {
+		for _, task := range m(cfg["fitness"])[list].([]any) {
+			task := m(task)
+			if _, ok := task["n"]; ok {
+				task["n"] = devItems
+			}
+			task["fewshot"] = 1
+			if _, ok := task["max_tokens"]; ok {
+				task["max_tokens"] = 8
+			}
+		}
+	}
+	out, err := yaml.Marshal(cfg)
+	require.NoError(t, err)
+	path := filepath.Join(dir, "real-run.yaml")
+	require.NoError(t, os.WriteFile(path, out, 0o644))
+	return path
+}
+
+// The Hub's Parquet layouts (every column optional, as pyarrow writes them).
+type hubARCChoices struct {
+	Text  []string `parquet:"text,optional,list"`
+	Label []string `parquet:"label,optional,list"`
+}
+
+type hubARCRow struct { // allenai/ai2_arc ARC-Challenge/*.parquet
+	ID        string        `parquet:"id,optional"`
+	Question  string        `parquet:"question,optional"`
+	Choices   hubARCChoices `parquet:"choices,optional"`
+	AnswerKey string        `parquet:"answerKey,optional"`
+}
+
+type hubHellaSwagRow struct { // Rowan/hellaswag
+	Ind           int32    `parquet:"ind,optional"`
+	ActivityLabel string   `parquet:"activity_label,optional"`
+	CtxA          string   `parquet:"ctx_a,optional"`
+	CtxB          string   `parquet:"ctx_b,optional"`
+	Ctx           string   `parquet:"ctx,optional"`
+	Endings       []string `parquet:"endings,optional,list"`
+	SourceID      string   `parquet:"source_id,optional"`
+	Split         string   `parquet:"split,optional"`
+	SplitType     string   `parquet:"split_type,optional"`
+	Label         string   `parquet:"label,optional"`
+}
+
+type hubGSM8KRow struct { // openai/gsm8k main/*.parquet
+	Question string `parquet:"question,optional"`
+	Answer   string `parquet:"answer,optional"`
+}
+
+type hubMessage struct {
+	Content string `parquet:"content,optional"`
+	Role    string `parquet:"role,optional"`
+}
+
+type hubUltraChatRow struct { // HuggingFaceH4/ultrachat_200k data/train_sft-*.parquet
+	Prompt   string       `parquet:"prompt,optional"`
+	PromptID string       `parquet:"prompt_id,optional"`
+	Messages []hubMessage `parquet:"messages,optional,list"`
+}
+
+func writeParquet[T any](t *testing.T, path string, rows []T) {
+	t.Helper()
+	var b bytes.Buffer
+	w := parquet.NewGenericWriter[T](&b)
+	_, err := w.Write(rows)
+	require.NoError(t, err)
+	require.NoError(t, w.Close())
+	require.NoError(t, os.WriteFile(path, b.Bytes(), 0o644))
+}
+
+// workflowInput is the input the run was started with, from its history.
+func workflowInput(ctx context.Context, t *testing.T, l *local, id string) workflows.EvolutionInput {
+	t.Helper()
+	it := l.client.GetWorkflowHistory(ctx, id, "", false, 0)
+	require.True(t, it.HasNext())
+	ev, err := it.Next()
+	require.NoError(t, err)
+	payloads := ev.GetWorkflowExecutionStartedEventAttributes().GetInput().GetPayloads()
+	require.Len(t, payloads, 1)
+	var in workflows.EvolutionInput
+	require.NoError(t, json.Unmarshal(payloads[0].GetData(), &in))
+	return in
+}
+
+// requireSameTensors checks that two GGUF files hold the same tensors:
+// names, types, shapes and bytes.
+func requireSameTensors(t *testing.T, a, b string) {
+	t.Helper()
+	ga, fa, err := gguf.Open(a)
+	require.NoError(t, err)
+	defer fa.Close()
+	gb, fb, err := gguf.Open(b)
+	require.NoError(t, err)
+	defer fb.Close()
+	require.Equal(t, len(ga.Tensors), len(gb.Tensors))
+	for _, ti := range ga.Tensors {
+		tj, ok := gb.Tensor(ti.Name)
+		require.True(t, ok, "tensor %s is in the re-imported model", ti.Name)
+		require.Equal(t, fmt.Sprint(ti.Type, ti.Shape), fmt.Sprint(tj.Type, tj.Shape), "tensor %s", ti.Name)
+		da, err := ga.ReadTensor(fa, ti.Name)
+		require.NoError(t, err)
+		db, err := gb.ReadTensor(fb, ti.Name)
+		require.NoError(t, err)
+		require.True(t, bytes.Equal(da, db), "tensor %s has the same bytes", ti.Name)
+	}
+}

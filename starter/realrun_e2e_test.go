@@ -12,15 +12,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/parquet-go/parquet-go"
 	"github.com/stretchr/testify/require"
-	"gopkg.in/yaml.v3"
 
+	"github.com/evomerge/evomerge/examples/realrun"
 	"github.com/evomerge/evomerge/infra/devserver"
 	"github.com/evomerge/evomerge/internal/gguf"
 	"github.com/evomerge/evomerge/internal/hf"
-	"github.com/evomerge/evomerge/internal/hf/hftest"
-	"github.com/evomerge/evomerge/internal/safetensors"
 	"github.com/evomerge/evomerge/internal/store"
 	"github.com/evomerge/evomerge/internal/store/s3test"
 	"github.com/evomerge/evomerge/workflows"
@@ -166,7 +163,7 @@ func TestRealRunEndToEnd(t *testing.T) {
 		return nil
 	}))
 	require.Equal(t, 12, refs)
-	for name, path := range files.data {
+	for name, path := range files {
 		r, err := store.RefFromHex(sha(t, path))
 		require.NoError(t, err)
 		ok, err := st.Has(ctx, store.Data, r)
@@ -191,7 +188,7 @@ func TestRealRunEndToEnd(t *testing.T) {
 		var names []string
 		for _, s := range n.Tasks {
 			names = append(names, s.Family)
-			require.Equal(t, devItems, s.N, "#%d %s scored on %d items", n.ID, s.Family, s.N)
+			require.Equal(t, realrun.DevItems, s.N, "#%d %s scored on %d items", n.ID, s.Family, s.N)
 			require.GreaterOrEqual(t, s.Score, 0.0)
 			require.LessOrEqual(t, s.Score, 1.0)
 		}
@@ -208,7 +205,7 @@ func TestRealRunEndToEnd(t *testing.T) {
 		if strings.Contains(n.Op, "fine-tune") {
 			tuned++
 			for _, name := range []string{"ultrachat", "chats"} {
-				require.Contains(t, n.Op, workflows.StoreRef(sha(t, files.data[name]))[:len(workflows.StorePrefix)+8], "#%d trained on %s: %s", n.ID, name, n.Op)
+				require.Contains(t, n.Op, workflows.StoreRef(sha(t, files[name]))[:len(workflows.StorePrefix)+8], "#%d trained on %s: %s", n.ID, name, n.Op)
 			}
 		}
 	}
@@ -242,216 +239,26 @@ func TestRealRunEndToEnd(t *testing.T) {
 		time.Since(began).Round(time.Millisecond), res.TrainTokens, res.ScoredTokens, res.HeldOutTokens)
 }
 
-// devItems is how many items of each dev file the scaled-down run scores.
-const devItems = 4
-
-// realRunFiles are the files the example's paths name, written by the test.
-type realRunFiles struct {
-	data map[string]string // short name -> path of each data file
-}
-
-// writeRealRunFiles writes, under dir and at the example's relative paths,
-// tiny Mistral models (four Hugging Face folders, one GGUF, the base) and
-// tiny benchmark and dataset files with the Hub's column layouts.
-func writeRealRunFiles(t *testing.T, dir string) realRunFiles {
+// writeRealRunFiles writes the toy models and data files at the example's
+// paths under dir.
+func writeRealRunFiles(t *testing.T, dir string) map[string]string {
 	t.Helper()
-	// The Mistral fine-tunes: one architecture and vocabulary, different
-	// weights (the Hub ships them in BF16).
-	model := func(rel string, seed uint64) string {
-		o := hftest.Default()
-		o.Architecture, o.DType, o.Seed = "MistralForCausalLM", safetensors.BF16, seed
-		p := filepath.Join(dir, rel)
-		require.NoError(t, hftest.Write(p, o))
-		return p
-	}
-	for i, rel := range []string{"models/Mistral-7B-Instruct-v0.2", "models/zephyr-7b-beta", "models/neural-chat-7b-v3-1", "models/mistral-math-7b"} {
-		model(rel, uint64(i+1))
-	}
-	model("models/Mistral-7B-v0.1", 100)
-	// The GGUF member: a converted folder in F16, as llama.cpp's converter
-	// writes them.
-	o := hftest.Default()
-	o.Architecture, o.DType, o.Seed = "MistralForCausalLM", safetensors.F16, 5
-	src := filepath.Join(t.TempDir(), "mistral-code")
-	require.NoError(t, hftest.Write(src, o))
-	_, _, err := hf.ImportFile(src, filepath.Join(dir, "models/mistral-code-7b.f16.gguf"))
+	files, err := realrun.WriteFiles(dir)
 	require.NoError(t, err)
-
-	files := realRunFiles{data: map[string]string{}}
-	put := func(name, rel string, write func(path string)) {
-		p := filepath.Join(dir, rel)
-		require.NoError(t, os.MkdirAll(filepath.Dir(p), 0o755))
-		write(p)
-		files.data[name] = p
-	}
-	arc := func(split string, qs ...[3]string) func(string) {
-		return func(p string) {
-			var rows []hubARCRow
-			for i, q := range qs {
-				rows = append(rows, hubARCRow{ID: fmt.Sprintf("Mercury_%s_%d", split, i), Question: q[0],
-					Choices: hubARCChoices{Text: []string{q[1], q[2], "sand", "wind"}, Label: []string{"A", "B", "C", "D"}}, AnswerKey: "A"})
-			}
-			writeParquet(t, p, rows)
-		}
-	}
-	put("arc-train", "data/ai2_arc/ARC-Challenge/train-00000-of-00001.parquet", arc("train",
-		[3]string{"Which gas do plants take in?", "carbon dioxide", "helium"},
-		[3]string{"What is frozen water called?", "ice", "steam"},
-		[3]string{"What pulls objects toward Earth?", "gravity", "magnetism"}))
-	put("arc-validation", "data/ai2_arc/ARC-Challenge/validation-00000-of-00001.parquet", arc("validation",
-		[3]string{"Which planet is closest to the Sun?", "Mercury", "Mars"},
-		[3]string{"What do bees make?", "honey", "milk"},
-		[3]string{"Which organ pumps blood?", "the heart", "the lungs"},
-		[3]string{"What is the boiling point of water at sea level?", "100 degrees Celsius", "50 degrees Celsius"},
-		[3]string{"Which is a mammal?", "a whale", "a shark"},
-		[3]string{"What makes a rainbow?", "light bent by water drops", "clouds rubbing"}))
-	put("arc-test", "data/ai2_arc/ARC-Challenge/test-00000-of-00001.parquet", arc("test",
-		[3]string{"Which metal is attracted to a magnet?", "iron", "copper"},
-		[3]string{"What do roots take from the soil?", "water", "light"},
-		[3]string{"Which is a renewable resource?", "sunlight", "coal"}))
-
-	hella := func(split string, n int) func(string) {
-		return func(p string) {
-			var rows []hubHellaSwagRow
-			for i := range n {
-				rows = append(rows, hubHellaSwagRow{Ind: int32(i * 7), ActivityLabel: "Baking cookies",
-					CtxA: fmt.Sprintf("A woman puts dough number %d on a tray.", i), CtxB: "she",
-					Ctx:      fmt.Sprintf("A woman puts dough number %d on a tray. she", i),
-					Endings:  []string{"puts the tray in the oven.", "throws the tray at the wall.", "sings to the dough.", "paints the oven red."},
-					SourceID: fmt.Sprintf("activitynet~v_%s%d", split, i), Split: split, SplitType: "indomain", Label: fmt.Sprint(i % 4)})
-			}
-			writeParquet(t, p, rows)
-		}
-	}
-	put("hellaswag-train", "data/hellaswag/train-00000-of-00001.parquet", hella("train", 6))
-	put("hellaswag-validation", "data/hellaswag/validation-00000-of-00001.parquet", hella("val", 3))
-
-	gsm := func(qs ...[2]int) func(string) {
-		return func(p string) {
-			var rows []hubGSM8KRow
-			for _, q := range qs {
-				rows = append(rows, hubGSM8KRow{
-					Question: fmt.Sprintf("Tom has %d apples and buys %d more. How many apples does he have?", q[0], q[1]),
-					Answer:   fmt.Sprintf("He has %d + %d = <<%d+%d=%d>>%d apples.\n#### %d", q[0], q[1], q[0], q[1], q[0]+q[1], q[0]+q[1], q[0]+q[1]),
-				})
-			}
-			writeParquet(t, p, rows)
-		}
-	}
-	put("gsm8k-train", "data/gsm8k/main/train-00000-of-00001.parquet", gsm([2]int{2, 3}, [2]int{4, 1}, [2]int{5, 5}, [2]int{7, 2}, [2]int{1, 8}, [2]int{6, 3}))
-	put("gsm8k-test", "data/gsm8k/main/test-00000-of-00001.parquet", gsm([2]int{3, 3}, [2]int{9, 1}, [2]int{2, 7}))
-
-	// HuggingFaceH4/ultrachat_200k's train_sft layout (prompt, prompt_id,
-	// messages) and a JSONL of the user's own chats.
-	put("ultrachat", "data/ultrachat_200k/train_sft-00000-of-00003.parquet", func(p string) {
-		var rows []hubUltraChatRow
-		for i, qa := range [][2]string{{"Name a primary color.", "Red is a primary color."},
-			{"What is two plus two?", "Two plus two is four."}, {"Say hello in French.", "Bonjour."}} {
-			rows = append(rows, hubUltraChatRow{Prompt: qa[0], PromptID: fmt.Sprintf("%064x", i),
-				Messages: []hubMessage{{Content: qa[0], Role: "user"}, {Content: qa[1], Role: "assistant"}}})
-		}
-		writeParquet(t, p, rows)
-	})
-	put("chats", "data/my-chats.jsonl", func(p string) {
-		require.NoError(t, os.WriteFile(p, []byte(
-			`{"messages":[{"role":"system","content":"You are terse."},{"role":"user","content":"Capital of France?"},{"role":"assistant","content":"Paris."}]}
-{"messages":[{"role":"user","content":"Is ice cold?"},{"role":"assistant","content":"Yes, ice is cold."},{"role":"user","content":"And fire?"},{"role":"assistant","content":"Fire is hot."}]}
-`), 0o644))
-	})
 	return files
 }
 
 // writeRealRunConfig writes the example with only its paths and sizes
-// changed: the S3 member becomes a local folder (the test's S3 server is not
-// where the example's bucket is), and the run shrinks to one generation of
-// two children, each fine-tuned for a few steps, scored on a few items.
+// changed (realrun.ScaleDown) into dir.
 func writeRealRunConfig(t *testing.T, dir string) string {
 	t.Helper()
 	data, err := os.ReadFile(examplePath)
 	require.NoError(t, err)
-	var cfg map[string]any
-	require.NoError(t, yaml.Unmarshal(data, &cfg))
-	m := func(v any) map[string]any { return v.(map[string]any) }
-
-	models := m(cfg["init"])["models"].([]any)
-	for i, p := range models {
-		if s := p.(string); strings.HasPrefix(s, "s3://") {
-			models[i] = "models/" + filepath.Base(strings.TrimSuffix(s, "/"))
-		}
-	}
-	cfg["population"], cfg["generations"], cfg["parallelism"] = 4, 1, 2
-	mu := m(cfg["mutation"])
-	mu["probability"], mu["ranks"], mu["examples"], mu["batch_size"] = 1.0, []int{2, 4}, 8, 2
-	mu["steps"] = map[string]any{"min": 2, "max": 3}
-	for _, list := range []string{"dev", "test"} {
-		for _, task := range m(cfg["fitness"])[list].([]any) {
-			task := m(task)
-			if _, ok := task["n"]; ok {
-				task["n"] = devItems
-			}
-			task["fewshot"] = 1
-			if _, ok := task["max_tokens"]; ok {
-				task["max_tokens"] = 8
-			}
-		}
-	}
-	out, err := yaml.Marshal(cfg)
+	scaled, err := realrun.ScaleDown(data)
 	require.NoError(t, err)
 	path := filepath.Join(dir, "real-run.yaml")
-	require.NoError(t, os.WriteFile(path, out, 0o644))
+	require.NoError(t, os.WriteFile(path, scaled, 0o644))
 	return path
-}
-
-// The Hub's Parquet layouts (every column optional, as pyarrow writes them).
-type hubARCChoices struct {
-	Text  []string `parquet:"text,optional,list"`
-	Label []string `parquet:"label,optional,list"`
-}
-
-type hubARCRow struct { // allenai/ai2_arc ARC-Challenge/*.parquet
-	ID        string        `parquet:"id,optional"`
-	Question  string        `parquet:"question,optional"`
-	Choices   hubARCChoices `parquet:"choices,optional"`
-	AnswerKey string        `parquet:"answerKey,optional"`
-}
-
-type hubHellaSwagRow struct { // Rowan/hellaswag
-	Ind           int32    `parquet:"ind,optional"`
-	ActivityLabel string   `parquet:"activity_label,optional"`
-	CtxA          string   `parquet:"ctx_a,optional"`
-	CtxB          string   `parquet:"ctx_b,optional"`
-	Ctx           string   `parquet:"ctx,optional"`
-	Endings       []string `parquet:"endings,optional,list"`
-	SourceID      string   `parquet:"source_id,optional"`
-	Split         string   `parquet:"split,optional"`
-	SplitType     string   `parquet:"split_type,optional"`
-	Label         string   `parquet:"label,optional"`
-}
-
-type hubGSM8KRow struct { // openai/gsm8k main/*.parquet
-	Question string `parquet:"question,optional"`
-	Answer   string `parquet:"answer,optional"`
-}
-
-type hubMessage struct {
-	Content string `parquet:"content,optional"`
-	Role    string `parquet:"role,optional"`
-}
-
-type hubUltraChatRow struct { // HuggingFaceH4/ultrachat_200k data/train_sft-*.parquet
-	Prompt   string       `parquet:"prompt,optional"`
-	PromptID string       `parquet:"prompt_id,optional"`
-	Messages []hubMessage `parquet:"messages,optional,list"`
-}
-
-func writeParquet[T any](t *testing.T, path string, rows []T) {
-	t.Helper()
-	var b bytes.Buffer
-	w := parquet.NewGenericWriter[T](&b)
-	_, err := w.Write(rows)
-	require.NoError(t, err)
-	require.NoError(t, w.Close())
-	require.NoError(t, os.WriteFile(path, b.Bytes(), 0o644))
 }
 
 // workflowInput is the input the run was started with, from its history.

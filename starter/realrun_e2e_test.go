@@ -203,6 +203,7 @@ func TestRealRunEndToEnd(t *testing.T) {
 		// Each child fine-tuned on a mixture of the user's two datasets,
 		// recorded in its lineage by their hashes.
 		if strings.Contains(n.Op, "fine-tune") {
+			t.Logf("#%d: %s", n.ID, n.Op)
 			tuned++
 			for _, name := range []string{"ultrachat", "chats"} {
 				require.Contains(t, n.Op, workflows.StoreRef(sha(t, files[name]))[:len(workflows.StorePrefix)+8], "#%d trained on %s: %s", n.ID, name, n.Op)

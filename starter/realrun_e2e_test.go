@@ -31,15 +31,16 @@ const examplePath = "../examples/real-run.yaml"
 func TestRealRunExampleParses(t *testing.T) {
 	cfg, err := loadRunConfig(examplePath)
 	require.NoError(t, err)
-	require.Len(t, cfg.Fitness.Dev, 3)
-	require.Len(t, cfg.Fitness.Test, 3)
+	require.Len(t, cfg.Fitness.Dev, 4)
+	require.Len(t, cfg.Fitness.Test, 4)
 	for _, ts := range [][]workflows.TaskSpec{cfg.Fitness.Dev, cfg.Fitness.Test} {
 		var sources []string
-		for _, task := range ts {
+		for _, task := range ts[:3] {
 			sources = append(sources, task.Source)
 			require.True(t, strings.HasSuffix(task.Path, ".parquet"), "%s is read from the Hub's Parquet file", task.Path)
 		}
 		require.Equal(t, []string{"arc", "hellaswag", "gsm8k"}, sources)
+		require.Equal(t, workflows.SourceJSONL, ts[3].Source)
 	}
 	require.NotEmpty(t, cfg.Init.Base)
 	require.Len(t, cfg.Init.Models, 5)
@@ -104,15 +105,16 @@ func TestRealRunExamplePassesTheStartChecks(t *testing.T) {
 		require.True(t, ok, "%s: %s is in the store", field, *ref)
 		return nil
 	}))
-	// 3 dev paths + 3 test paths + 4 few-shot paths + 2 datasets.
-	require.Equal(t, 12, n)
+	// 4 dev paths + 4 test paths + 4 few-shot paths + 2 datasets.
+	require.Equal(t, 14, n)
 }
 
 // TestRealRunEndToEnd runs examples/real-run.yaml, with only its paths and
 // sizes changed, through `starter start --watch` on the embedded Temporal
 // server with an in-process worker and an S3 store (versitygw): Hugging Face
 // folders and a GGUF file as the population, ARC-Challenge, HellaSwag and
-// GSM8K Parquet files of the Hub's schemas for fitness, a Parquet and a JSONL
+// GSM8K Parquet files of the Hub's schemas and a gzipped JSONL benchmark of
+// the user's own for fitness, a Parquet and a JSONL
 // chat dataset for the fine-tunes, the held-out splits at the end, and the
 // winner published as GGUF and as a Hugging Face folder.
 func TestRealRunEndToEnd(t *testing.T) {
@@ -162,7 +164,7 @@ func TestRealRunEndToEnd(t *testing.T) {
 		require.True(t, workflows.IsStoreRef(*ref), "%s is %q in the workflow input, not a store reference", field, *ref)
 		return nil
 	}))
-	require.Equal(t, 12, refs)
+	require.Equal(t, 14, refs)
 	for name, path := range files {
 		r, err := store.RefFromHex(sha(t, path))
 		require.NoError(t, err)
@@ -192,7 +194,7 @@ func TestRealRunEndToEnd(t *testing.T) {
 			require.GreaterOrEqual(t, s.Score, 0.0)
 			require.LessOrEqual(t, s.Score, 1.0)
 		}
-		require.ElementsMatch(t, []string{"arc_challenge", "hellaswag", "gsm8k"}, names, "#%d's scores", n.ID)
+		require.ElementsMatch(t, []string{"arc_challenge", "hellaswag", "gsm8k", "my_domain"}, names, "#%d's scores", n.ID)
 		if n.Generation == 0 {
 			initial++
 			initialIDs = append(initialIDs, n.ID)

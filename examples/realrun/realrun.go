@@ -8,6 +8,8 @@ package realrun
 
 import (
 	"bytes"
+	"compress/gzip"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -21,7 +23,8 @@ import (
 	"github.com/evomerge/evomerge/internal/safetensors"
 )
 
-// DevItems is how many items of each dev file the scaled-down run scores.
+// DevItems is how many items of each dev file the scaled-down run scores
+// (every item of the user's own 4-item file).
 const DevItems = 4
 
 // Models are the directories (HF folders) and files (GGUF) WriteFiles puts
@@ -123,6 +126,43 @@ func WriteFiles(dir string) (map[string]string, error) {
 	put("gsm8k-train", "data/gsm8k/main/train-00000-of-00001.parquet", gsm([2]int{2, 3}, [2]int{4, 1}, [2]int{5, 5}, [2]int{7, 2}, [2]int{1, 8}, [2]int{6, 3}))
 	put("gsm8k-test", "data/gsm8k/main/test-00000-of-00001.parquet", gsm([2]int{3, 3}, [2]int{9, 1}, [2]int{2, 7}))
 
+	// A benchmark of the user's own in the generic schema: gzipped JSONL
+	// for dev, plain JSONL for test.
+	mine := func(gz bool, qs ...[3]string) func(string) error {
+		var b bytes.Buffer
+		for _, q := range qs {
+			line, err := json.Marshal(map[string]any{"query": "Question: " + q[0] + "\nAnswer:", "choices": []string{q[1], q[2]}, "gold": 0})
+			if err != nil {
+				return func(string) error { return err }
+			}
+			b.Write(line)
+			b.WriteByte('\n')
+		}
+		return func(p string) error {
+			if !gz {
+				return os.WriteFile(p, b.Bytes(), 0o644)
+			}
+			var z bytes.Buffer
+			zw := gzip.NewWriter(&z)
+			if _, err := zw.Write(b.Bytes()); err != nil {
+				return err
+			}
+			if err := zw.Close(); err != nil {
+				return err
+			}
+			return os.WriteFile(p, z.Bytes(), 0o644)
+		}
+	}
+	put("my-domain-dev", "data/my-domain/dev.jsonl.gz", mine(true,
+		[3]string{"Which valve stops the flow?", "the closed one", "the open one"},
+		[3]string{"Which pipe carries more water?", "the wide one", "the narrow one"},
+		[3]string{"What does a pump add to water?", "pressure", "colour"},
+		[3]string{"Where does a drain lead?", "to the sewer", "to the roof"}))
+	put("my-domain-test", "data/my-domain/test.jsonl", mine(false,
+		[3]string{"What seals a pipe joint?", "a gasket", "a feather"},
+		[3]string{"Which way does water flow without a pump?", "downhill", "uphill"},
+		[3]string{"What measures water pressure?", "a gauge", "a ruler"}))
+
 	// HuggingFaceH4/ultrachat_200k's train_sft layout (prompt, prompt_id,
 	// messages) and a JSONL of the user's own chats.
 	put("ultrachat", "data/ultrachat_200k/train_sft-00000-of-00003.parquet", func(p string) error {
@@ -188,7 +228,7 @@ func ScaleDown(example []byte) ([]byte, error) {
 			if err != nil {
 				return nil, err
 			}
-			if _, ok := task["n"]; ok {
+			if n, ok := task["n"].(int); ok && n > DevItems {
 				task["n"] = DevItems
 			}
 			task["fewshot"] = 1

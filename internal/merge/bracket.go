@@ -118,7 +118,9 @@ func bracketSelect(ctx context.Context, j *tensorJob, par int, queries []*rankQu
 	for w := range inside {
 		inside[w] = make([][]uint32, nq)
 		for q := range queries {
-			inside[w][q] = make([]uint32, hi[q]-lo[q]+1)
+			h, free := newCounts(int(hi[q] - lo[q] + 1))
+			defer free()
+			inside[w][q] = h
 		}
 	}
 	err = forChunks(ctx, j, par, func(w int, s *scratch, c int) error {

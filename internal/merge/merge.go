@@ -619,9 +619,12 @@ func run(ctx context.Context, jobs []*tensorJob, par int, sk sink, progress func
 	}()
 	order := make(chan slot, 2*par)
 	tasks := make(chan slot)
-	// The pre-passes of the next tensor run while the current one is computed and
-	// written, so the writer does not wait for them (one tensor of look-ahead).
-	prepared := make(chan *tensorJob, 1)
+	// The pre-passes run ahead of the tensors being computed and written, as far as
+	// they get: a prepared job holds only its coefficients or windows (a tensor cache,
+	// when on, bounds itself). With one tensor of look-ahead the writer sat idle while
+	// a large tensor after a small one (q_proj after a norm, the embedding, lm_head)
+	// was prepared.
+	prepared := make(chan *tensorJob, len(jobs))
 	pwg.Add(1)
 	go func() {
 		defer pwg.Done()

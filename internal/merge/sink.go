@@ -49,7 +49,7 @@ func createHashed(dir, pattern string) (*hashedFile, error) {
 			hf.hashed <- struct{}{}
 		}
 	}()
-	hf.w = bufio.NewWriterSize(hf, 1<<20)
+	hf.w = bufio.NewWriterSize(hf, 256<<10) // small: chunks of 256 KiB and more go to the file without a copy
 	return hf, nil
 }
 

@@ -13,7 +13,7 @@ const (
 	StatusRetired = "retired" // was in a population, did not survive
 	StatusDropped = "dropped" // a child that failed (diverged, eval failed, ...)
 	StatusCulled  = "culled"  // a child that was scored but not selected
-	StatusSkipped = "skipped" // a planned child not made: the compute budget could not cover it
+	StatusSkipped = "skipped" // a planned child not made (or its fine-tune not evaluated): the compute budget could not cover it
 )
 
 // Node is one model ever seen by the run: the lineage is the list of nodes,

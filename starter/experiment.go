@@ -242,7 +242,7 @@ func printExperiment(w io.Writer, res workflows.ExperimentResult, tb stats.Table
 		}
 		fmt.Fprintf(w, "%-16s %6.4f %-26s %5d %12.0f %12.0f %6.1f\n", a.Arm, a.Mean, ci(a.Interval), a.N, train/n, scored/n, gens/n)
 	}
-	fmt.Fprintf(w, "(trained, scored, gens: means over the arm's seeds; shared generation 0 scored once for all: %d tokens)\n\n", res.Shared.Gen0Tokens)
+	fmt.Fprintf(w, "(trained, scored, gens: means over the arm's seeds; scored counts every token the model ran on the dev split:\n prompts with their few-shot examples, continuations and generated tokens; shared generation 0 scored once for all: %d tokens)\n\n", res.Shared.Gen0Tokens)
 	fmt.Fprintln(w, "paired differences (A - B over the seeds both have):")
 	for _, p := range tb.Pairs {
 		mark := "not distinguishable from noise"

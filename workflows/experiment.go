@@ -246,6 +246,9 @@ type ExperimentResult struct {
 	Children     []ChildOutcome `json:"children"`
 	// PeakParallel is the most children that ran at once (<= max_parallel).
 	PeakParallel int `json:"peak_parallel"`
+	// Reused counts the children that had finished under an earlier
+	// execution of the experiment: their results were read, not rerun.
+	Reused int `json:"reused,omitempty"`
 }
 
 // ExperimentStatus answers the experiment's status query.

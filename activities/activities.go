@@ -79,6 +79,7 @@ func (a *Activities) Register(r worker.ActivityRegistry) {
 		workflows.ActivityPublish:     a.Publish,
 		workflows.ActivityDiversity:   a.Diversity,
 		workflows.ActivityFinishedRun: FinishedRun,
+		workflows.ActivityWriteReport: a.WriteReport,
 	} {
 		r.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
 	}

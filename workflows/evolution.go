@@ -85,6 +85,7 @@ type run struct {
 	stopRequested string
 	ledger        ledger
 	budgetV       workflow.Version // versionBudget of this execution
+	reportLink    string
 }
 
 func (r *run) registerHandlers(ctx workflow.Context) error {
@@ -180,6 +181,7 @@ func (r *run) updateDetails(ctx workflow.Context) {
 	if s.Stopping {
 		fmt.Fprintf(&b, " · stopping (%s)", s.StopReason)
 	}
+	b.WriteString(reportMarkdown(r.reportLink))
 	workflow.SetCurrentDetails(ctx, b.String())
 }
 
@@ -694,6 +696,9 @@ func (r *run) finish(ctx workflow.Context, reason string) (*RunResult, error) {
 	res.HeldOut = HeldOut{Winner: scores[winner.ID], InitialBest: scores[initial.ID], InitialID: initial.ID}
 	res.HeldOut.Beat = res.HeldOut.Winner > res.HeldOut.InitialBest
 	res.TrainTokens, res.ScoredTokens, res.HeldOutTokens = st.TrainTokens, st.ScoredTokens, st.HeldOutTokens
+	r.setPhase(ctx, "writing the report")
+	res.Report = writeReport(ctx, r, WriteReportInput{Run: res, Lineage: st.Nodes}, "run "+cfg.Name)
+	r.reportLink = res.Report
 	r.setPhase(ctx, "done: "+reason)
 	return res, nil
 }

@@ -249,6 +249,8 @@ type ExperimentResult struct {
 	// Reused counts the children that had finished under an earlier
 	// execution of the experiment: their results were read, not rerun.
 	Reused int `json:"reused,omitempty"`
+	// Report links the experiment's HTML report in the store (also in the memo).
+	Report string `json:"report,omitempty"`
 }
 
 // ExperimentStatus answers the experiment's status query.

@@ -104,16 +104,21 @@ func Experiment(ctx workflow.Context, in ExperimentInput) (*ExperimentResult, er
 	}
 	wg.Wait(ctx)
 	res.Reused = x.reused
+	x.setPhase(ctx, "writing the report")
+	r := &run{cfg: x.cfg.Base.WithDefaults()}
+	res.Report = writeReport(ctx, r, WriteReportInput{Experiment: res}, "experiment "+e.Name)
+	x.reportLink = res.Report
 	x.setPhase(ctx, "done")
 	return res, nil
 }
 
 type experiment struct {
-	cfg      ExperimentConfig
-	status   ExperimentStatus
-	results  []ChildOutcome
-	restartV workflow.Version
-	reused   int // children whose finished run was reused
+	cfg        ExperimentConfig
+	status     ExperimentStatus
+	results    []ChildOutcome
+	restartV   workflow.Version
+	reused     int // children whose finished run was reused
+	reportLink string
 }
 
 func (x *experiment) snapshot() ExperimentStatus {
@@ -129,7 +134,7 @@ func (x *experiment) setPhase(ctx workflow.Context, phase string) {
 
 func (x *experiment) updateDetails(ctx workflow.Context) {
 	workflow.SetCurrentDetails(ctx, fmt.Sprintf("**experiment %s** · %s · children %d/%d done, %d running",
-		x.cfg.Name, x.status.Phase, x.status.Done, x.status.Total, x.status.Running))
+		x.cfg.Name, x.status.Phase, x.status.Done, x.status.Total, x.status.Running)+reportMarkdown(x.reportLink))
 }
 
 // sharedGeneration0 creates generation 0 and scores it on the dev split

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"strings"
 	"sync"
 
 	"go.temporal.io/sdk/activity"
@@ -30,6 +31,7 @@ type fakeWorld struct {
 	trainCost      func(FineTuneInput) int64 // tokens a fine-tune reports (default 100 a step)
 	evalCost       func(EvaluateInput) int64 // tokens an evaluation reports (default 2 an item)
 	tokenLog       []activityCost            // every fine-tune and evaluation, in completion order
+	realReports    bool                      // the test registers the real WriteReport
 	publishedInput *PublishInput
 	initInputs     []InitPopulationInput
 	evalInputs     []EvaluateInput
@@ -267,6 +269,25 @@ func (w *fakeWorld) register(r activityRegistry) {
 	r.RegisterActivityWithOptions(w.Evaluate, activity.RegisterOptions{Name: ActivityEvaluate})
 	r.RegisterActivityWithOptions(w.Publish, activity.RegisterOptions{Name: ActivityPublish})
 	r.RegisterActivityWithOptions(w.Diversity, activity.RegisterOptions{Name: ActivityDiversity})
+	if !w.realReports {
+		r.RegisterActivityWithOptions(w.WriteReport, activity.RegisterOptions{Name: ActivityWriteReport})
+	}
+}
+
+// WriteReport stands in for the store: the report of a run or experiment
+// "lives" at a path named after it.
+func (w *fakeWorld) WriteReport(ctx context.Context, in WriteReportInput) (WriteReportOutput, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.calls[ActivityWriteReport]++
+	name := ""
+	switch {
+	case in.Run != nil:
+		name = in.Run.Run
+	case in.Experiment != nil:
+		name = in.Experiment.Name
+	}
+	return WriteReportOutput{Ref: "sha256:" + strings.Repeat("0", 64), Location: "/store/reports/" + name + ".html"}, nil
 }
 
 // Diversity measures the skill vectors' task vectors from the ancestor the

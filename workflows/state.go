@@ -124,6 +124,8 @@ type RunResult struct {
 	ScoredTokens  int64  `json:"scored_tokens,omitempty"`
 	HeldOutTokens int64  `json:"held_out_tokens,omitempty"`
 	BudgetTokens  int64  `json:"budget_tokens,omitempty"`
+	// Report links the run's HTML report in the store (also in the memo).
+	Report string `json:"report,omitempty"`
 }
 
 // Status is the answer to the "status" query.

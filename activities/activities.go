@@ -75,9 +75,11 @@ func New(cfg Config) (*Activities, error) {
 // Register adds every activity under its stable contract name.
 func (a *Activities) Register(r worker.ActivityRegistry) {
 	for name, fn := range map[string]any{
-		workflows.ActivityMerge:     a.Merge,
-		workflows.ActivityPublish:   a.Publish,
-		workflows.ActivityDiversity: a.Diversity,
+		workflows.ActivityMerge:       a.Merge,
+		workflows.ActivityPublish:     a.Publish,
+		workflows.ActivityDiversity:   a.Diversity,
+		workflows.ActivityFinishedRun: FinishedRun,
+		workflows.ActivityWriteReport: a.WriteReport,
 	} {
 		r.RegisterActivityWithOptions(fn, activity.RegisterOptions{Name: name})
 	}

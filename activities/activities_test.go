@@ -189,8 +189,9 @@ func TestEvaluateScoresAndCaches(t *testing.T) {
 	require.True(t, again.Cached)
 	require.Equal(t, 0, again.Items, "cached items do not count against the budget")
 	// Tokens are the evaluation's cost, charged the same whether it was computed now or earlier:
-	// 4 comparison items score at least 2 one-token choices, 3 additions generate at least a token.
-	require.GreaterOrEqual(t, out.Tokens, int64(4*2+3))
+	// 4 comparison items score at least 2 one-token choices, 3 additions generate at least a token,
+	// and every item's prompt is run too (its BOS and at least a token of text).
+	require.GreaterOrEqual(t, out.Tokens, int64(4*2+3+7*2))
 	require.Equal(t, out.Tokens, again.Tokens)
 	require.Equal(t, out.Fitness, again.Fitness)
 	require.Equal(t, out.Tasks, again.Tasks)

@@ -18,6 +18,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"gopkg.in/yaml.v3"
 
+	"github.com/evomerge/evomerge/activities"
 	"github.com/evomerge/evomerge/infra/devserver"
 	"github.com/evomerge/evomerge/internal/report"
 	"github.com/evomerge/evomerge/internal/stats"
@@ -213,15 +214,9 @@ func childLine(o workflows.ChildOutcome) string {
 }
 
 // experimentTable: the winner's held-out score per arm and seed, children
-// that failed left out.
+// that failed left out (activities.ExperimentTable).
 func experimentTable(res workflows.ExperimentResult) (stats.Table, error) {
-	var obs []stats.Observation
-	for _, o := range res.Children {
-		if o.Done {
-			obs = append(obs, stats.Observation{Arm: o.Arm, Seed: o.Seed, Score: o.HeldOut})
-		}
-	}
-	return stats.Summarise(res.Arms, obs, 0.95)
+	return activities.ExperimentTable(res)
 }
 
 func printExperiment(w io.Writer, res workflows.ExperimentResult, tb stats.Table) {
@@ -242,7 +237,7 @@ func printExperiment(w io.Writer, res workflows.ExperimentResult, tb stats.Table
 		}
 		fmt.Fprintf(w, "%-16s %6.4f %-26s %5d %12.0f %12.0f %6.1f\n", a.Arm, a.Mean, ci(a.Interval), a.N, train/n, scored/n, gens/n)
 	}
-	fmt.Fprintf(w, "(trained, scored, gens: means over the arm's seeds; shared generation 0 scored once for all: %d tokens)\n\n", res.Shared.Gen0Tokens)
+	fmt.Fprintf(w, "(trained, scored, gens: means over the arm's seeds; scored counts every token the model ran on the dev split:\n prompts with their few-shot examples, continuations and generated tokens; shared generation 0 scored once for all: %d tokens)\n\n", res.Shared.Gen0Tokens)
 	fmt.Fprintln(w, "paired differences (A - B over the seeds both have):")
 	for _, p := range tb.Pairs {
 		mark := "not distinguishable from noise"
@@ -262,64 +257,9 @@ func ci(iv stats.Interval) string {
 }
 
 // experimentReport converts the result and its table into the report's
-// plain data: per arm the seeds' curves, the best-fitness band (mean and
-// 95 % t interval over the seeds that reached each generation), the
-// held-out interval, the compute spent; the paired differences; the verdict.
+// plain data (activities.ExperimentReportData).
 func experimentReport(res workflows.ExperimentResult, tb stats.Table) report.Experiment {
-	e := report.Experiment{
-		Title:   fmt.Sprintf("Experiment %s: equal compute (%d training + dev-scored tokens per run)", res.Name, res.BudgetTokens),
-		Summary: []string{tb.Verdict},
-		Method:  fmt.Sprintf("%s, %.0f %%", tb.Method, 100*tb.Level),
-	}
-	for _, a := range tb.Arms {
-		arm := report.Arm{Name: a.Arm, Budget: res.BudgetTokens,
-			HeldOut: report.Interval{Mean: a.Mean, Lo: a.Low, Hi: a.High, N: a.N}}
-		var curves [][]float64
-		for _, o := range res.Children {
-			if o.Arm != a.Arm || !o.Done {
-				continue
-			}
-			sr := report.SeedRun{Seed: o.Seed, Run: o.WorkflowID, HeldOut: o.HeldOut}
-			for _, g := range o.History {
-				sr.Best = append(sr.Best, g.Best)
-				sr.Mean = append(sr.Mean, g.Mean)
-			}
-			curves = append(curves, sr.Best)
-			arm.Seeds = append(arm.Seeds, sr)
-			arm.TrainTokens += o.TrainTokens
-			arm.ScoredTokens += o.ScoredTokens
-		}
-		for g := 0; ; g++ {
-			var xs []float64
-			for _, c := range curves {
-				if g < len(c) {
-					xs = append(xs, c[g])
-				}
-			}
-			if len(xs) < 2 {
-				break
-			}
-			iv, err := stats.MeanCI(xs, tb.Level)
-			if err != nil {
-				break
-			}
-			arm.BestCurve = append(arm.BestCurve, report.Band{Generation: g, Mean: iv.Mean, Lo: iv.Low, Hi: iv.High})
-		}
-		e.Arms = append(e.Arms, arm)
-	}
-	for _, p := range tb.Pairs {
-		v := fmt.Sprintf("%s − %s: not distinguishable from noise (the CI includes 0)", p.A, p.B)
-		if p.Distinguishable {
-			better := p.A
-			if p.Mean < 0 {
-				better = p.B
-			}
-			v = fmt.Sprintf("%s better; the CI excludes 0", better)
-		}
-		e.Comparisons = append(e.Comparisons, report.Comparison{A: p.A, B: p.B,
-			Diff: report.Interval{Mean: p.Mean, Lo: p.Low, Hi: p.High, N: p.N}, Verdict: v})
-	}
-	return e
+	return activities.ExperimentReportData(res, tb)
 }
 
 func writeExperimentHTML(path string, res workflows.ExperimentResult, tb stats.Table) error {

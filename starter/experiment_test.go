@@ -23,8 +23,8 @@ func TestExperimentConfigsRejectedNamingTheField(t *testing.T) {
 	for want, text := range map[string]string{
 		"demo.yaml:7: seeds: needs at least 2 seeds":                 strings.Replace(string(good), "seeds: 5", "seeds: 1", 1),
 		`demo.yaml:6: arms[2]: unknown arm "merge_only_please"`:      strings.Replace(string(good), "merge_only,", "merge_only_please,", 1),
-		"budget.tokens: 1000 is too small for one generation":        strings.Replace(string(good), "tokens: 600000", "tokens: 1000", 1),
-		"budget.tokens: must be positive":                            strings.Replace(string(good), "tokens: 600000", "tokens: 0", 1),
+		"budget.tokens: 1000 is too small for one generation":        strings.Replace(string(good), "tokens: 1200000", "tokens: 1000", 1),
+		"budget.tokens: must be positive":                            strings.Replace(string(good), "tokens: 1200000", "tokens: 0", 1),
 		`unknown field "budgets"`:                                    strings.Replace(string(good), "budget:", "budgets:", 1),
 		"base.selection.tournament_size: must be at most population": string(good) + "  selection: {tournament_size: 30}\n",
 	} {

@@ -33,6 +33,9 @@ func statusLine(s workflows.Status) string {
 	if s.Best != nil {
 		fmt.Fprintf(&b, " · best #%d %.4f", s.Best.ID, s.Best.Fitness)
 	}
+	if s.BudgetTokens > 0 {
+		fmt.Fprintf(&b, " · tokens %d/%d (%d trained + %d scored)", s.TrainTokens+s.ScoredTokens, s.BudgetTokens, s.TrainTokens, s.ScoredTokens)
+	}
 	if s.Stopping {
 		fmt.Fprintf(&b, " · stopping: %s", s.StopReason)
 	}
@@ -86,6 +89,15 @@ func printResult(w io.Writer, res workflows.RunResult, uiURL string) {
 		fmt.Fprintf(w, "children dropped along the way: %d (reasons in the lineage: starter report)\n", res.Dropped)
 	}
 	fmt.Fprintf(w, "winner published at: %s\n", res.Published)
+	budget := ""
+	if res.BudgetTokens > 0 {
+		budget = fmt.Sprintf(" of a budget of %d", res.BudgetTokens)
+	}
+	fmt.Fprintf(w, "compute: %d training + %d dev-scored tokens%s; %d held-out tokens (not charged)\n",
+		res.TrainTokens, res.ScoredTokens, budget, res.HeldOutTokens)
+	if res.Report != "" {
+		fmt.Fprintf(w, "report: %s\n", res.Report)
+	}
 	if uiURL != "" {
 		fmt.Fprintf(w, "web UI: %s\n", uiURL)
 	}

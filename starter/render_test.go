@@ -23,6 +23,9 @@ func TestStatusLine(t *testing.T) {
 	line := statusLine(s)
 	require.Contains(t, line, "demo · generation 3/6 · children 2/6 [██████░░░░░░░░░░░░░░]")
 	require.Contains(t, line, "best #12 0.7346")
+	require.NotContains(t, line, "tokens")
+	s.TrainTokens, s.ScoredTokens, s.BudgetTokens = 3000, 2500, 9000
+	require.Contains(t, statusLine(s), "tokens 5500/9000 (3000 trained + 2500 scored)")
 }
 
 func TestPrintResultSaysWhetherTheWinnerBeatTheInitialBest(t *testing.T) {
@@ -34,7 +37,8 @@ func TestPrintResultSaysWhetherTheWinnerBeatTheInitialBest(t *testing.T) {
 			{Generation: 1, Best: 0.55, BestID: 7, Mean: 0.45, BestInitial: 0.5, Children: 6, Dropped: 1},
 			{Generation: 2, Best: 0.61, BestID: 9, Mean: 0.5, BestInitial: 0.5, Children: 6},
 		},
-		HeldOut: workflows.HeldOut{Winner: 0.58, InitialBest: 0.49, InitialID: 1, Beat: true},
+		HeldOut:     workflows.HeldOut{Winner: 0.58, InitialBest: 0.49, InitialID: 1, Beat: true},
+		TrainTokens: 4000, ScoredTokens: 4900, BudgetTokens: 9000, HeldOutTokens: 800, Report: "/store/reports/ab.html",
 	}
 	var b bytes.Buffer
 	printResult(&b, res, "http://localhost:8233/namespaces/default/workflows/x")
@@ -42,6 +46,8 @@ func TestPrintResultSaysWhetherTheWinnerBeatTheInitialBest(t *testing.T) {
 	require.Contains(t, out, "the winner BEATS the best initial model")
 	require.Contains(t, out, "winner published at: /tmp/w.gguf")
 	require.Contains(t, out, "web UI: http://localhost:8233/namespaces/default/workflows/x")
+	require.Contains(t, out, "compute: 4000 training + 4900 dev-scored tokens of a budget of 9000; 800 held-out tokens")
+	require.Contains(t, out, "report: /store/reports/ab.html")
 	require.Equal(t, 4, strings.Count(out, "\n    ")+strings.Count(out, "\n  gen"), out) // header + 3 rows
 
 	res.HeldOut.Beat = false

@@ -11,10 +11,25 @@ import (
 // child by child, not by generation counts: before a child pipeline starts
 // it reserves the child's estimated cost (its fine-tune at the most tokens
 // per step seen so far, its evaluation at the most a dev evaluation has
-// cost), and starts only if spent + reserved + estimate fits. A child that
-// does not fit waits until nothing else is in flight and tries once more
-// against the exact spend, so the run ends with less than one child's cost
-// of the budget left, and over it only by what an estimate missed.
+// cost), and starts only if spent + reserved + estimate fits.
+//
+// At the edge of the budget (budgetPerActivity, version 1) a child that does
+// not fit waits until nothing else is in flight and is then planned against
+// the exact spend, activity by activity:
+//   - left < one evaluation: the child is not made, and the run ends;
+//   - its fine-tune does not fit whole: the fine-tune is cut to the steps
+//     that fit beside the evaluation; where not one step fits, a merged child
+//     goes on without its fine-tune and a fine-tune-only child gets one step;
+//   - a fine-tune that cost more than its reservation (the first fine-tune of
+//     a run, whose cost nobody knows yet) and left the budget spent is not
+//     followed by an evaluation.
+// So a run ends with less than one evaluation's cost of the budget unspent,
+// and over it by at most one fine-tune step (the one-step child), or, when
+// an activity cost more than estimated, by less than that one activity's
+// cost (exact with parallelism 1; with more, the estimates of the children
+// already in flight must hold). Version DefaultVersion is the older gate
+// (a whole child reserved, under by up to one child's cost), kept for the
+// histories of runs that started with it.
 
 // CostEstimates are what the budget gate has learned; carried through
 // continue-as-new.
@@ -34,6 +49,10 @@ type ledger struct {
 	exclusive bool // a child of unknown cost is running alone
 	skipped   int  // children of this execution the budget could not cover
 }
+
+// versionBudget: from version 1 on, the budget is planned activity by
+// activity at its edge (see above).
+const versionBudget = "budget-per-activity"
 
 // reservation is one child's share of the ledger, released part by part as
 // its activities report their real cost.
@@ -64,18 +83,25 @@ func (r *run) estimate(p ChildPlan) (reservation, bool) {
 
 // reserve blocks until the child may start and says whether it fits. The
 // estimate is taken again at every check: a child waiting for the first
-// fine-tune to finish must use the cost that fine-tune revealed.
-func (r *run) reserve(ctx workflow.Context, p ChildPlan) (reservation, bool) {
+// fine-tune to finish must use the cost that fine-tune revealed. At the
+// edge (version 1) it may cut or drop the child's fine-tune (p changes).
+func (r *run) reserve(ctx workflow.Context, p *ChildPlan) (reservation, bool) {
 	b := r.cfg.Budgets.Tokens
 	fits := func(est reservation) bool { return r.spent()+r.ledger.reserved+est.train+est.eval <= b }
 	if err := workflow.Await(ctx, func() bool {
-		est, known := r.estimate(p)
+		est, known := r.estimate(*p)
 		return r.ledger.inflight == 0 || (known && !r.ledger.exclusive && fits(est))
 	}); err != nil {
 		return reservation{}, false
 	}
-	est, known := r.estimate(p)
-	if !fits(est) {
+	est, known := r.estimate(*p)
+	if r.budgetV >= 1 && r.ledger.inflight == 0 && !(known && fits(est)) {
+		if !r.fitToBudget(p) {
+			r.ledger.skipped++
+			return reservation{}, false
+		}
+		est, known = r.estimate(*p)
+	} else if !fits(est) {
 		r.ledger.skipped++
 		return reservation{}, false
 	}
@@ -83,6 +109,43 @@ func (r *run) reserve(ctx workflow.Context, p ChildPlan) (reservation, bool) {
 	r.ledger.inflight++
 	r.ledger.exclusive = !known
 	return est, true
+}
+
+// fitToBudget plans the child alone at the budget's edge against the exact
+// spend: false when not even its evaluation fits; otherwise its fine-tune is
+// cut to the steps that fit (a merged child without one where none does, a
+// fine-tune-only child one step). A fine-tune of unknown cost runs whole.
+func (r *run) fitToBudget(p *ChildPlan) bool {
+	c := r.costs()
+	left := r.cfg.Budgets.Tokens - r.spent()
+	if left < max(c.Eval, 1) {
+		return false
+	}
+	if p.FineTune == nil || c.TrainPerStep == 0 {
+		return true
+	}
+	steps := int((left - c.Eval) / c.TrainPerStep)
+	if steps >= p.FineTune.Steps {
+		return true
+	}
+	if steps < 1 && p.Genome.Method != "" {
+		p.FineTune, p.TuneLabel = nil, ""
+		return true
+	}
+	ft := *p.FineTune
+	ft.Steps = max(steps, 1)
+	p.FineTune, p.TuneLabel = &ft, FineTuneLabel(ft)
+	return true
+}
+
+// spentByFineTune says, after a fine-tune that cost more than its
+// reservation, whether the budget is spent, so its evaluation must not run.
+func (r *run) spentByFineTune(res reservation, cost int64) bool {
+	if r.budgetV < 1 || cost <= res.train {
+		return false
+	}
+	others := r.ledger.reserved - res.train - res.eval
+	return r.spent()+others >= r.cfg.Budgets.Tokens
 }
 
 func (r *run) releaseTrain(res *reservation) { r.ledger.reserved -= res.train; res.train = 0 }
@@ -113,9 +176,13 @@ func (r *run) observeTrain(tokens int64, steps int) {
 	r.st.Costs = &c
 }
 
-// minChildCost is the least a child of this mode can cost.
+// minChildCost is the least a child of this mode can cost (version 1: one
+// evaluation, as a child at the edge may have its fine-tune cut).
 func (r *run) minChildCost() int64 {
 	c := r.costs()
+	if r.budgetV >= 1 {
+		return max(c.Eval, 1)
+	}
 	if r.cfg.mode() == ModeFineTuneOnly {
 		return c.Eval + c.TrainPerStep*int64(r.cfg.Mutation.Steps.Min)
 	}

@@ -38,6 +38,9 @@ func Evolution(ctx workflow.Context, in EvolutionInput) (*RunResult, error) {
 	if err := r.registerHandlers(ctx); err != nil {
 		return nil, err
 	}
+	if r.budgeted() {
+		r.budgetV = workflow.GetVersion(ctx, versionBudget, workflow.DefaultVersion, 1)
+	}
 	if r.st == nil {
 		if err := r.initPopulation(ctx); err != nil {
 			return nil, err
@@ -81,6 +84,8 @@ type run struct {
 	childrenTotal int
 	stopRequested string
 	ledger        ledger
+	budgetV       workflow.Version // versionBudget of this execution
+	reportLink    string
 }
 
 func (r *run) registerHandlers(ctx workflow.Context) error {
@@ -176,6 +181,7 @@ func (r *run) updateDetails(ctx workflow.Context) {
 	if s.Stopping {
 		fmt.Fprintf(&b, " · stopping (%s)", s.StopReason)
 	}
+	b.WriteString(reportMarkdown(r.reportLink))
 	workflow.SetCurrentDetails(ctx, b.String())
 }
 
@@ -367,25 +373,22 @@ func (r *run) generation(ctx workflow.Context) error {
 	plans := planByMode(cfg, &st.RNG, st.Nodes, rankedPop, st.Base, len(st.Nodes))
 	children := make([]int, len(plans))
 	for i, p := range plans {
-		op := "merge " + p.MergeLabel
-		if p.FineTune != nil {
-			op += " → fine-tune " + p.TuneLabel
-		}
-		if p.Genome.Method == "" { // finetune_only: no merge
-			op = "fine-tune " + p.TuneLabel + " of " + p.MergeLabel
-		}
-		st.Nodes = append(st.Nodes, Node{ID: p.ID, Generation: gen, Parents: p.Parents, Op: op, Status: "pending"})
+		st.Nodes = append(st.Nodes, Node{ID: p.ID, Generation: gen, Parents: p.Parents, Op: opLabel(p), Status: "pending"})
 		children[i] = p.ID
 	}
 	r.childrenDone, r.childrenTotal = 0, len(plans)
-	r.setPhase(ctx, fmt.Sprintf("breeding generation %d", gen))
-	r.parallel(ctx, identity(len(plans)), func(ctx workflow.Context, i int) {
-		r.child(ctx, plans[i])
-		r.childrenDone++
-		r.updateDetails(ctx)
-	})
-
 	skippedBefore := r.ledger.skipped
+	r.setPhase(ctx, fmt.Sprintf("breeding generation %d", gen))
+	if r.budgetV >= 1 {
+		r.breedInOrder(ctx, plans)
+	} else {
+		r.parallel(ctx, identity(len(plans)), func(ctx workflow.Context, i int) {
+			r.child(ctx, plans[i])
+			r.childrenDone++
+			r.updateDetails(ctx)
+		})
+	}
+
 	var survivors []int
 	if cfg.mode() == ModeRandomMerge {
 		survivors = randomSurvivors(cfg, &st.RNG, st.Nodes, st.Population, children)
@@ -422,21 +425,94 @@ func (r *run) generation(ctx workflow.Context) error {
 	return nil
 }
 
+// opLabel is a child's lineage entry: "merge … → fine-tune …", or for
+// finetune_only "fine-tune … of #p".
+func opLabel(p ChildPlan) string {
+	op := "merge " + p.MergeLabel
+	if p.FineTune != nil {
+		op += " → fine-tune " + p.TuneLabel
+	}
+	if p.Genome.Method == "" { // finetune_only: no merge
+		op = "fine-tune " + p.TuneLabel + " of " + p.MergeLabel
+	}
+	return op
+}
+
 // child runs merge → fine-tune → evaluate for one planned child; any failure
 // drops the child with its reason and the generation goes on.
 func (r *run) child(ctx workflow.Context, p ChildPlan) {
-	cfg := r.cfg
 	res := &reservation{}
 	if r.budgeted() {
-		est, ok := r.reserve(ctx, p)
-		if !ok {
-			n := &r.st.Nodes[p.ID]
-			n.Status, n.Reason = StatusSkipped, fmt.Sprintf("not made: the compute budget (%d tokens, %d used) cannot cover it", cfg.Budgets.Tokens, r.spent())
+		var ok bool
+		if *res, ok = r.admit(ctx, &p); !ok {
 			return
 		}
-		*res = est
 		defer r.done(res)
 	}
+	r.build(ctx, p, res)
+}
+
+// breedInOrder runs a budgeted generation's children (budget version 1), at
+// most parallelism at once, admitting them to the budget strictly in plan
+// order: each admission sees the same spend and reservations whatever order
+// the activities of earlier children finish in, so the children made, cut
+// or skipped do not depend on timing (given estimates that hold).
+func (r *run) breedInOrder(ctx workflow.Context, plans []ChildPlan) {
+	sem := workflow.NewSemaphore(ctx, int64(r.cfg.Parallelism))
+	wg := workflow.NewWaitGroup(ctx)
+	turn := 0
+	for i := range plans {
+		wg.Add(1)
+		workflow.Go(ctx, func(ctx workflow.Context) {
+			defer wg.Done()
+			if err := workflow.Await(ctx, func() bool { return turn == i }); err != nil {
+				return
+			}
+			if err := sem.Acquire(ctx, 1); err != nil {
+				turn++
+				return
+			}
+			defer sem.Release(1)
+			p := plans[i]
+			res, ok := r.admit(ctx, &p)
+			turn++
+			if ok {
+				r.build(ctx, p, &res)
+				r.done(&res)
+			}
+			r.childrenDone++
+			r.updateDetails(ctx)
+		})
+	}
+	wg.Wait(ctx)
+}
+
+// admit reserves the child's cost, or marks it skipped when the budget
+// cannot cover it; a child cut at the budget's edge says so in its op.
+func (r *run) admit(ctx workflow.Context, p *ChildPlan) (reservation, bool) {
+	cfg := r.cfg
+	planned := p.FineTune
+	est, ok := r.reserve(ctx, p)
+	if !ok {
+		n := &r.st.Nodes[p.ID]
+		n.Status, n.Reason = StatusSkipped, fmt.Sprintf("not made: the compute budget (%d tokens, %d used) cannot cover it", cfg.Budgets.Tokens, r.spent())
+		return est, false
+	}
+	if p.FineTune != planned { // cut at the budget's edge
+		op := opLabel(*p)
+		if p.FineTune == nil {
+			op += fmt.Sprintf(" (its fine-tune of %d steps left out: the budget had no step left)", planned.Steps)
+		} else {
+			op += fmt.Sprintf(" (cut from %d steps to fit the budget)", planned.Steps)
+		}
+		r.st.Nodes[p.ID].Op = op
+	}
+	return est, true
+}
+
+// build makes an admitted child: merge, fine-tune, evaluate.
+func (r *run) build(ctx workflow.Context, p ChildPlan, res *reservation) {
+	cfg := r.cfg
 	ref := p.Inputs[0] // finetune_only: the parent itself
 	if p.Genome.Method != "" {
 		var m MergeOutput
@@ -471,7 +547,15 @@ func (r *run) child(ctx workflow.Context, p ChildPlan) {
 		r.st.TrainTokens += f.Tokens
 		r.observeTrain(f.Tokens, f.Steps)
 		if r.budgeted() {
+			spent := r.spentByFineTune(*res, f.Tokens)
 			r.releaseTrain(res)
+			if spent {
+				n := &r.st.Nodes[p.ID]
+				n.Ref = f.Ref
+				n.Status, n.Reason = StatusSkipped, fmt.Sprintf("not evaluated: its fine-tune (%d tokens) spent the compute budget (%d tokens, %d used)", f.Tokens, cfg.Budgets.Tokens, r.spent())
+				r.ledger.skipped++
+				return
+			}
 		}
 		ref = f.Ref
 	}
@@ -612,6 +696,9 @@ func (r *run) finish(ctx workflow.Context, reason string) (*RunResult, error) {
 	res.HeldOut = HeldOut{Winner: scores[winner.ID], InitialBest: scores[initial.ID], InitialID: initial.ID}
 	res.HeldOut.Beat = res.HeldOut.Winner > res.HeldOut.InitialBest
 	res.TrainTokens, res.ScoredTokens, res.HeldOutTokens = st.TrainTokens, st.ScoredTokens, st.HeldOutTokens
+	r.setPhase(ctx, "writing the report")
+	res.Report = writeReport(ctx, r, WriteReportInput{Run: res, Lineage: st.Nodes}, "run "+cfg.Name)
+	r.reportLink = res.Report
 	r.setPhase(ctx, "done: "+reason)
 	return res, nil
 }

@@ -246,6 +246,11 @@ type ExperimentResult struct {
 	Children     []ChildOutcome `json:"children"`
 	// PeakParallel is the most children that ran at once (<= max_parallel).
 	PeakParallel int `json:"peak_parallel"`
+	// Reused counts the children that had finished under an earlier
+	// execution of the experiment: their results were read, not rerun.
+	Reused int `json:"reused,omitempty"`
+	// Report links the experiment's HTML report in the store (also in the memo).
+	Report string `json:"report,omitempty"`
 }
 
 // ExperimentStatus answers the experiment's status query.

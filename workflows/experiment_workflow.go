@@ -20,6 +20,22 @@ const SearchAttrExperiment = "EvoExperiment"
 
 var SearchExperiment = temporal.NewSearchAttributeKeyKeyword(SearchAttrExperiment)
 
+// ActivityFinishedRun reads the result of a run that already finished
+// (activities.FinishedRun, through the worker's Temporal client): an
+// experiment started again under the same ID reuses its finished children.
+const ActivityFinishedRun = "FinishedRun"
+
+// FinishedRunInput names the run's workflow ID.
+type FinishedRunInput struct {
+	WorkflowID string `json:"workflow_id"`
+}
+
+// versionExperimentRestart: from version 1 on, a child that completed under
+// an earlier execution of the experiment is not started again; its result
+// is read (ActivityFinishedRun) and reused, and a child that failed, was
+// terminated or cancelled runs again.
+const versionExperimentRestart = "experiment-restart"
+
 // ExperimentInput is the Experiment workflow's input: the config, inline,
 // so an experiment.json is a valid input.
 type ExperimentInput struct {
@@ -37,6 +53,7 @@ func Experiment(ctx workflow.Context, in ExperimentInput) (*ExperimentResult, er
 		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrTypeInvalidConfig, nil)
 	}
 	x := &experiment{cfg: e, status: ExperimentStatus{Name: e.Name, Phase: "starting"}}
+	x.restartV = workflow.GetVersion(ctx, versionExperimentRestart, workflow.DefaultVersion, 1)
 	if err := workflow.SetQueryHandler(ctx, QueryExperimentStatus, func() (ExperimentStatus, error) { return x.snapshot(), nil }); err != nil {
 		return nil, err
 	}
@@ -86,14 +103,22 @@ func Experiment(ctx workflow.Context, in ExperimentInput) (*ExperimentResult, er
 		})
 	}
 	wg.Wait(ctx)
+	res.Reused = x.reused
+	x.setPhase(ctx, "writing the report")
+	r := &run{cfg: x.cfg.Base.WithDefaults()}
+	res.Report = writeReport(ctx, r, WriteReportInput{Experiment: res}, "experiment "+e.Name)
+	x.reportLink = res.Report
 	x.setPhase(ctx, "done")
 	return res, nil
 }
 
 type experiment struct {
-	cfg     ExperimentConfig
-	status  ExperimentStatus
-	results []ChildOutcome
+	cfg        ExperimentConfig
+	status     ExperimentStatus
+	results    []ChildOutcome
+	restartV   workflow.Version
+	reused     int // children whose finished run was reused
+	reportLink string
 }
 
 func (x *experiment) snapshot() ExperimentStatus {
@@ -109,7 +134,7 @@ func (x *experiment) setPhase(ctx workflow.Context, phase string) {
 
 func (x *experiment) updateDetails(ctx workflow.Context) {
 	workflow.SetCurrentDetails(ctx, fmt.Sprintf("**experiment %s** · %s · children %d/%d done, %d running",
-		x.cfg.Name, x.status.Phase, x.status.Done, x.status.Total, x.status.Running))
+		x.cfg.Name, x.status.Phase, x.status.Done, x.status.Total, x.status.Running)+reportMarkdown(x.reportLink))
 }
 
 // sharedGeneration0 creates generation 0 and scores it on the dev split
@@ -172,15 +197,32 @@ func (x *experiment) sharedGeneration0(ctx workflow.Context) (SharedWork, error)
 // that fails is recorded with its error (the table leaves it out).
 func (x *experiment) runChild(ctx workflow.Context, o *ChildOutcome) {
 	cfg := x.cfg.ChildConfig(o.Arm, o.Seed)
+	// A finished child is never run again, not even by a new experiment
+	// execution under the same ID (version 1: it is reused; one that failed
+	// or was terminated runs again).
+	reuse := enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE
+	if x.restartV >= 1 {
+		reuse = enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE_FAILED_ONLY
+	}
 	cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
-		WorkflowID: o.WorkflowID,
-		// A finished child is never run again, not even by a new experiment execution under the same ID.
-		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
+		WorkflowID:            o.WorkflowID,
+		WorkflowIDReusePolicy: reuse,
 		TypedSearchAttributes: temporal.NewSearchAttributes(SearchExperiment.ValueSet(x.cfg.Name), SearchRun.ValueSet(cfg.Name)),
 		StaticSummary:         fmt.Sprintf("experiment %s: arm %s, seed %d, budget %d tokens", x.cfg.Name, o.Arm, o.Seed, x.cfg.Budget.Tokens),
 	})
 	var res RunResult
-	if err := workflow.ExecuteChildWorkflow(cctx, WorkflowEvolution, EvolutionInput{RunConfig: cfg}).Get(ctx, &res); err != nil {
+	err := workflow.ExecuteChildWorkflow(cctx, WorkflowEvolution, EvolutionInput{RunConfig: cfg}).Get(ctx, &res)
+	if err != nil && x.restartV >= 1 && temporal.IsWorkflowExecutionAlreadyStartedError(err) {
+		// Completed under an earlier execution of this experiment (or still
+		// running from one): its result, not a second run.
+		r := &run{cfg: cfg.WithDefaults()} // for its timeouts and retries
+		actx := r.activityCtx(ctx, r.cfg.TaskQueues.CPU, r.cfg.Timeouts.Init, "result of the finished run "+o.WorkflowID)
+		if err = workflow.ExecuteActivity(actx, ActivityFinishedRun, FinishedRunInput{WorkflowID: o.WorkflowID}).Get(ctx, &res); err == nil {
+			x.reused++
+			workflow.GetLogger(ctx).Info("experiment child already finished; its result is reused", "child", o.WorkflowID)
+		}
+	}
+	if err != nil {
 		o.Error = errMessage(err)
 		workflow.GetLogger(ctx).Warn("experiment child failed", "child", o.WorkflowID, "error", o.Error)
 		return

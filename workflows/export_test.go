@@ -15,3 +15,6 @@ func (w *fakeWorld) Count(name string) int { return w.count(name) }
 var TestExperimentConfig = testExperiment
 
 var RunExperimentInTestEnv = runExperiment
+
+// UseRealReports leaves WriteReport to the test (the real activity).
+func (w *fakeWorld) UseRealReports() { w.realReports = true }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"strings"
 	"sync"
 
 	"go.temporal.io/sdk/activity"
@@ -27,9 +28,20 @@ type fakeWorld struct {
 	diverge        func(FineTuneParams) bool // fine-tune returns Diverged
 	failEvalOnce   map[ModelRef]bool         // first attempt of these evaluations fails (retryable)
 	onMerge        func(n int)               // called with the merge count
+	trainCost      func(FineTuneInput) int64 // tokens a fine-tune reports (default 100 a step)
+	evalCost       func(EvaluateInput) int64 // tokens an evaluation reports (default 2 an item)
+	tokenLog       []activityCost            // every fine-tune and evaluation, in completion order
+	realReports    bool                      // the test registers the real WriteReport
 	publishedInput *PublishInput
 	initInputs     []InitPopulationInput
 	evalInputs     []EvaluateInput
+}
+
+// activityCost is one activity's reported token cost.
+type activityCost struct {
+	Activity string
+	Split    string // evaluations
+	Tokens   int64
 }
 
 func newFakeWorld() *fakeWorld {
@@ -177,7 +189,12 @@ func (w *fakeWorld) FineTune(ctx context.Context, in FineTuneInput) (FineTuneOut
 		return FineTuneOutput{}, temporal.NewNonRetryableApplicationError("unknown dataset "+in.Params.Dataset, ErrTypeBadInput, nil)
 	}
 	v[f] += in.Params.LR * float64(in.Params.Steps) * 5
-	return FineTuneOutput{Ref: w.put(v), Steps: in.Params.Steps, Tokens: int64(in.Params.Steps) * 100, FirstLoss: 2, FinalLoss: 1}, nil
+	tokens := int64(in.Params.Steps) * 100
+	if w.trainCost != nil {
+		tokens = w.trainCost(in)
+	}
+	w.tokenLog = append(w.tokenLog, activityCost{Activity: ActivityFineTune, Tokens: tokens})
+	return FineTuneOutput{Ref: w.put(v), Steps: in.Params.Steps, Tokens: tokens, FirstLoss: 2, FinalLoss: 1}, nil
 }
 
 func (w *fakeWorld) Evaluate(ctx context.Context, in EvaluateInput) (EvaluateOutput, error) {
@@ -210,6 +227,10 @@ func (w *fakeWorld) Evaluate(ctx context.Context, in EvaluateInput) (EvaluateOut
 		out.Tokens += int64(t.N) * 2 // two tokens an item, like a short continuation
 	}
 	out.Fitness /= total
+	if w.evalCost != nil {
+		out.Tokens = w.evalCost(in)
+	}
+	w.tokenLog = append(w.tokenLog, activityCost{Activity: ActivityEvaluate, Split: in.Suite.Split, Tokens: out.Tokens})
 	return out, nil
 }
 
@@ -248,6 +269,25 @@ func (w *fakeWorld) register(r activityRegistry) {
 	r.RegisterActivityWithOptions(w.Evaluate, activity.RegisterOptions{Name: ActivityEvaluate})
 	r.RegisterActivityWithOptions(w.Publish, activity.RegisterOptions{Name: ActivityPublish})
 	r.RegisterActivityWithOptions(w.Diversity, activity.RegisterOptions{Name: ActivityDiversity})
+	if !w.realReports {
+		r.RegisterActivityWithOptions(w.WriteReport, activity.RegisterOptions{Name: ActivityWriteReport})
+	}
+}
+
+// WriteReport stands in for the store: the report of a run or experiment
+// "lives" at a path named after it.
+func (w *fakeWorld) WriteReport(ctx context.Context, in WriteReportInput) (WriteReportOutput, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.calls[ActivityWriteReport]++
+	name := ""
+	switch {
+	case in.Run != nil:
+		name = in.Run.Run
+	case in.Experiment != nil:
+		name = in.Experiment.Name
+	}
+	return WriteReportOutput{Ref: "sha256:" + strings.Repeat("0", 64), Location: "/store/reports/" + name + ".html"}, nil
 }
 
 // Diversity measures the skill vectors' task vectors from the ancestor the

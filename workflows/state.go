@@ -13,7 +13,7 @@ const (
 	StatusRetired = "retired" // was in a population, did not survive
 	StatusDropped = "dropped" // a child that failed (diverged, eval failed, ...)
 	StatusCulled  = "culled"  // a child that was scored but not selected
-	StatusSkipped = "skipped" // a planned child not made: the compute budget could not cover it
+	StatusSkipped = "skipped" // a planned child not made (or its fine-tune not evaluated): the compute budget could not cover it
 )
 
 // Node is one model ever seen by the run: the lineage is the list of nodes,
@@ -124,6 +124,8 @@ type RunResult struct {
 	ScoredTokens  int64  `json:"scored_tokens,omitempty"`
 	HeldOutTokens int64  `json:"held_out_tokens,omitempty"`
 	BudgetTokens  int64  `json:"budget_tokens,omitempty"`
+	// Report links the run's HTML report in the store (also in the memo).
+	Report string `json:"report,omitempty"`
 }
 
 // Status is the answer to the "status" query.

@@ -25,12 +25,16 @@ type TaskResult struct {
 	Metrics map[string]float64 `json:"metrics"`
 	// N is the number of items scored.
 	N int `json:"n"`
-	// Tokens is how many tokens the model predicted for this task: the
-	// continuation tokens it scored and the tokens it generated (the
-	// compute budget of an experiment counts them). Kept in the cache, so
-	// a cached result reports the cost of computing it.
-	Tokens  int64  `json:"tokens,omitempty"`
-	Version string `json:"version"`
+	// Tokens is how many tokens the model processed for this task: every
+	// context it scored continuations after (the few-shot prompt included,
+	// once per Score call however many continuations share it, with the
+	// beginning-of-sequence token), every continuation token, and for
+	// generation the prompt and the tokens generated (the compute budget of
+	// an experiment counts them). Kept in the cache, so a cached result
+	// reports the cost of computing it; Counting says how it was counted.
+	Tokens   int64  `json:"tokens,omitempty"`
+	Counting string `json:"counting,omitempty"`
+	Version  string `json:"version"`
 	// Cached is true when the result came from the cache (not serialised,
 	// so a report's bytes do not depend on cache state).
 	Cached bool `json:"-"`
@@ -111,9 +115,9 @@ func evaluateTask(ctx context.Context, lm LM, spec TaskSpec, opts Options) (Task
 		if err != nil {
 			return TaskResult{}, fmt.Errorf("task %s: %w", spec.Name, err)
 		}
-		// An entry recorded before token counts existed (every item costs at
-		// least one token) is scored again so its cost is known.
-		if ok && (r.Tokens > 0 || r.N == 0) {
+		// An entry recorded before prompts were counted (or before token
+		// counts existed) is scored again so its cost is the same as a fresh one's.
+		if ok && (r.Counting == TokenCounting || r.N == 0) {
 			r.Weight, r.Cached = spec.Weight, true
 			return r, nil
 		}
@@ -134,7 +138,7 @@ func evaluateTask(ctx context.Context, lm LM, spec TaskSpec, opts Options) (Task
 func run(ctx context.Context, inner LM, p *prepared, maxBatch int) (TaskResult, error) {
 	lm := &tokenCounter{LM: inner}
 	r, err := runCounted(ctx, lm, p, maxBatch)
-	r.Tokens = lm.tokens
+	r.Tokens, r.Counting = lm.tokens, TokenCounting
 	return r, err
 }
 
@@ -208,31 +212,79 @@ func meanStdErr(v []float64) (float64, float64) {
 	return mean, math.Sqrt(ss/float64(len(v)-1)) / math.Sqrt(float64(len(v)))
 }
 
+// TokenCounting names how TaskResult.Tokens is counted; a cached result
+// counted otherwise is scored again.
+const TokenCounting = "prompt+continuation"
+
 // TokenCounter is an optional method of an LM: how many tokens its
 // tokenizer makes of text. It counts generated tokens; an LM without it is
-// charged one token per byte generated (a byte-level tokenizer's count).
+// charged one token per byte (a byte-level tokenizer's count).
 type TokenCounter interface {
 	CountTokens(text string) (int, error)
 }
 
-// tokenCounter totals the tokens an LM predicts: the continuation tokens it
-// reports for Score, and for Generate the tokens of the text it returns (at
-// least one: a generation that stops at once still predicted a token).
+// PromptCounter is an optional method of an LM: how many tokens the model
+// runs for a context or prompt (its tokens and the beginning-of-sequence
+// token where the model adds one). Without it a prompt costs its
+// CountTokens (or its bytes) plus one.
+type PromptCounter interface {
+	CountPromptTokens(text string) (int, error)
+}
+
+// tokenCounter totals the tokens an LM processes: for Score each distinct
+// context of a call (the engine computes a shared context once) and the
+// continuation tokens it reports; for Generate the prompt and the tokens of
+// the text it returns (at least one: a generation that stops at once still
+// predicted a token).
 type tokenCounter struct {
 	LM
 	tokens int64
 }
 
+func (c *tokenCounter) prompt(text string) (int64, error) {
+	if pc, ok := c.LM.(PromptCounter); ok {
+		n, err := pc.CountPromptTokens(text)
+		return int64(n), err
+	}
+	n := len(text)
+	if tc, ok := c.LM.(TokenCounter); ok {
+		var err error
+		if n, err = tc.CountTokens(text); err != nil {
+			return 0, err
+		}
+	}
+	return int64(n) + 1, nil
+}
+
 func (c *tokenCounter) Score(ctx context.Context, reqs []Request) ([]Result, error) {
 	res, err := c.LM.Score(ctx, reqs)
+	if err != nil {
+		return res, err
+	}
+	seen := map[string]bool{}
+	for _, r := range reqs {
+		if seen[r.Context] {
+			continue
+		}
+		seen[r.Context] = true
+		n, err := c.prompt(r.Context)
+		if err != nil {
+			return res, err
+		}
+		c.tokens += n
+	}
 	for _, r := range res {
 		c.tokens += int64(max(r.Tokens, 0))
 	}
-	return res, err
+	return res, nil
 }
 
 func (c *tokenCounter) Generate(ctx context.Context, prompt string, opts GenOptions) (string, error) {
 	out, err := c.LM.Generate(ctx, prompt, opts)
+	if err != nil {
+		return out, err
+	}
+	p, err := c.prompt(prompt)
 	if err != nil {
 		return out, err
 	}
@@ -242,6 +294,6 @@ func (c *tokenCounter) Generate(ctx context.Context, prompt string, opts GenOpti
 			return out, err
 		}
 	}
-	c.tokens += int64(max(n, 1))
+	c.tokens += p + int64(max(n, 1))
 	return out, nil
 }

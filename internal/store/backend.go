@@ -31,5 +31,8 @@ type backend interface {
 	// localPath is the object's path on this machine when the backend is a
 	// local directory, so large files need no copy.
 	localPath(key string) (string, bool)
+	// location is where a user opens the object: a path for a file store,
+	// an http(s) URL for S3 behind an http(s) endpoint; "" when neither.
+	location(key string) string
 	String() string
 }

@@ -61,6 +61,8 @@ func (b *fileBackend) path(key string) string {
 
 func (b *fileBackend) localPath(key string) (string, bool) { return b.path(key), true }
 
+func (b *fileBackend) location(key string) string { return b.path(key) }
+
 func (b *fileBackend) put(ctx context.Context, key string, src io.ReadSeeker, size int64) error {
 	dst := b.path(key)
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {

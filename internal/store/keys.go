@@ -51,6 +51,9 @@ var (
 	// datasets; JSONL, gzipped JSONL or Parquet, told apart by their bytes),
 	// uploaded by the starter and named store:<hex> in run configs: data/<hex>.
 	Data = Kind{dir: "data"}
+	// Reports are rendered HTML reports of runs and experiments:
+	// reports/<hex>.html, opened in a browser from the store's location.
+	Reports = Kind{dir: "reports", ext: ".html"}
 )
 
 func (k Kind) String() string { return k.dir }
@@ -60,7 +63,7 @@ func (k Kind) key(r Ref) string { return k.dir + "/" + r.Hex() + k.ext }
 // kindOfKey maps a backend key back to its kind and reference; ok is false for
 // keys outside the content space.
 func kindOfKey(key string) (Kind, Ref, bool) {
-	for _, k := range []Kind{Models, Blobs, Data} {
+	for _, k := range []Kind{Models, Blobs, Data, Reports} {
 		rest, found := strings.CutPrefix(key, k.dir+"/")
 		if !found || !strings.HasSuffix(rest, k.ext) {
 			continue

@@ -24,6 +24,9 @@ type s3Backend struct {
 	bucket string
 	prefix string // "" or ending in "/"
 	desc   string
+	// link is where an object is reachable over HTTP(S): the endpoint and,
+	// path-style, the bucket ("" without an http(s) endpoint).
+	link string
 }
 
 // maxSinglePut is S3's limit for one PutObject.
@@ -93,10 +96,27 @@ func newS3Backend(ctx context.Context, u *url.URL, defaultEndpoint string) (*s3B
 	if endpoint != "" {
 		desc += " at " + endpoint
 	}
-	return &s3Backend{client: client, bucket: bucket, prefix: prefix, desc: desc}, nil
+	link := ""
+	if strings.HasPrefix(endpoint, "http://") || strings.HasPrefix(endpoint, "https://") {
+		if eu, err := url.Parse(endpoint); err == nil && eu.Host != "" {
+			if pathStyle {
+				link = strings.TrimSuffix(endpoint, "/") + "/" + bucket + "/"
+			} else {
+				link = eu.Scheme + "://" + bucket + "." + eu.Host + strings.TrimSuffix(eu.Path, "/") + "/"
+			}
+		}
+	}
+	return &s3Backend{client: client, bucket: bucket, prefix: prefix, desc: desc, link: link}, nil
 }
 
 func (b *s3Backend) String() string { return b.desc }
+
+func (b *s3Backend) location(key string) string {
+	if b.link == "" {
+		return ""
+	}
+	return b.link + b.prefix + key
+}
 
 func (b *s3Backend) localPath(string) (string, bool) { return "", false }
 

@@ -121,6 +121,11 @@ func Open(ctx context.Context, rawURL string, opts Options) (*Store, error) {
 	return s, nil
 }
 
+// Location is where a user opens a content object (a report in a
+// browser): its path in a file store, its http(s) URL in an S3 store with
+// an http(s) endpoint, "" otherwise.
+func (s *Store) Location(kind Kind, ref Ref) string { return s.b.location(kind.key(ref)) }
+
 // String describes the store's location.
 func (s *Store) String() string { return s.b.String() }
 

@@ -45,6 +45,17 @@ func (a *Model) CountTokens(text string) (int, error) {
 	return len(ids), err
 }
 
+// CountPromptTokens implements eval.PromptCounter: the tokens the engine
+// runs for a context or prompt, its beginning-of-sequence token included.
+func (a *Model) CountPromptTokens(text string) (int, error) {
+	ids, err := a.m.Tok.Encode(text)
+	n := len(ids)
+	if a.m.Tok.AddBOS() {
+		n++
+	}
+	return n, err
+}
+
 // SHA256 is the model file's hash ("" for a model never saved), the cache
 // key's model part.
 func (a *Model) SHA256() string { return a.m.SHA256() }

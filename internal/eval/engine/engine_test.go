@@ -51,6 +51,34 @@ func TestSharedAndIndependentScoresAgree(t *testing.T) {
 	}
 }
 
+// A prompt costs its tokens and the BOS the engine runs before it (the
+// byte-level model adds one): what Evaluate charges for each context.
+func TestCountPromptTokensIncludesTheBOS(t *testing.T) {
+	m := tiny(t, 1)
+	lm := FromModel(m)
+	for _, text := range []string{"", "Next: 3 7 11 15\nA:"} {
+		ids, err := m.Tok.Encode(text)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := lm.CountPromptTokens(text)
+		if err != nil || n != len(ids)+1 || !m.Tok.AddBOS() {
+			t.Fatalf("%q: %d prompt tokens (%v), %d ids", text, n, err, len(ids))
+		}
+	}
+	// A task's cost counts each context once beside its continuations.
+	suite := eval.DemoSuite(synth.Validation, 4, 1)
+	rep, err := eval.Evaluate(context.Background(), lm, suite, eval.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rep.Tasks {
+		if r.Counting != eval.TokenCounting || r.Tokens < int64(r.N)*3 {
+			t.Fatalf("%s: %d tokens for %d items (%q)", r.Name, r.Tokens, r.N, r.Counting)
+		}
+	}
+}
+
 func TestDemoSuiteOnUntrainedModel(t *testing.T) {
 	lm := FromModel(tiny(t, 2))
 	suite := eval.DemoSuite(synth.Validation, 8, 1)

@@ -54,11 +54,39 @@ func TestInitPopulationFromHFFolders(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, out.Members[0].Ref, "sha256:"+sum)
 
+	// Publish to the store: winner.json names the GGUF and the HF folder's files, stored by content;
+	// the files put together import back to the same bytes.
+	for range 2 { // a second publish is the same
+		_, err = f.acts.Publish(ctx, workflows.PublishInput{Run: "r", Model: out.Members[1].Ref, Target: workflows.PublishTarget{Kind: "store"}})
+		require.NoError(t, err)
+	}
+	b, err := f.st.GetNamed(ctx, store.WinnerName("r"))
+	require.NoError(t, err)
+	var w WinnerRecord
+	require.NoError(t, json.Unmarshal(b, &w))
+	require.Equal(t, out.Members[1].Ref, w.Model)
+	for _, name := range []string{hf.ConfigName, hf.SafetensorsName, hf.TokenizerJSONName, hf.TokenizerConfigName} {
+		require.Contains(t, w.HF, name)
+	}
+	pulled := filepath.Join(f.dir, "pulled")
+	require.NoError(t, os.MkdirAll(pulled, 0o755))
+	for name, ref := range w.HF {
+		l, err := f.st.Fetch(ctx, store.Blobs, store.Ref(ref))
+		require.NoError(t, err)
+		data, err := os.ReadFile(l.Path)
+		l.Close()
+		require.NoError(t, err)
+		require.NoError(t, os.WriteFile(filepath.Join(pulled, name), data, 0o644))
+	}
+	sum, _, err = hf.ImportFile(pulled, filepath.Join(f.dir, "pulled.gguf"))
+	require.NoError(t, err)
+	require.Equal(t, out.Members[1].Ref, "sha256:"+sum)
+
 	// An unsupported architecture is refused, naming the model and its architectures value.
 	bad := filepath.Join(f.dir, "hf", "gemma")
 	require.NoError(t, hftest.Write(bad, hftest.Default()))
 	cfgPath := filepath.Join(bad, hf.ConfigName)
-	b, _ := os.ReadFile(cfgPath)
+	b, _ = os.ReadFile(cfgPath)
 	var c map[string]any
 	require.NoError(t, json.Unmarshal(b, &c))
 	c["architectures"] = []string{"GemmaForCausalLM"}

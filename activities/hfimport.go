@@ -8,14 +8,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 
-	"github.com/evomerge/evomerge/internal/atomicfile"
 	"github.com/evomerge/evomerge/internal/hf"
-	"github.com/evomerge/evomerge/internal/safetensors"
 	"github.com/evomerge/evomerge/internal/store"
 )
 
@@ -23,7 +22,8 @@ import (
 // (or file:// directory) with config.json, or an s3:// prefix ending in "/".
 func hfFolderSource(src string) (local string, s3 bool, ok bool) {
 	if strings.HasPrefix(src, "s3://") {
-		return "", true, strings.HasSuffix(src, "/")
+		u, err := url.Parse(src)
+		return "", true, err == nil && strings.HasSuffix(u.Path, "/")
 	}
 	p := strings.TrimPrefix(src, "file://")
 	if st, err := os.Stat(p); err == nil && st.IsDir() {
@@ -32,31 +32,34 @@ func hfFolderSource(src string) (local string, s3 bool, ok bool) {
 	return "", false, false
 }
 
-// hfFiles are the files of a folder that the conversion reads.
-var hfFiles = []string{hf.ConfigName, hf.TokenizerJSONName, hf.TokenizerModelName, hf.TokenizerConfigName,
-	hf.GenerationConfigName, hf.ChatTemplateName, hf.SafetensorsName, hf.SafetensorsIndexName}
-
 // importHFFolder converts a Hugging Face folder to GGUF and stores it. The conversion is memoised by the
 // sha256 of every file it reads, so a second run (or a retry) reuses the stored GGUF.
 func (a *Activities) importHFFolder(ctx context.Context, field, src, local string, s3 bool) (string, error) {
-	dir := local
+	dir, name := local, ""
+	// refuse names the source in an error about the downloaded copy.
+	refuse := func(err error) error { return badInput("%s %s: %v", field, src, err) }
 	if s3 {
 		tmp, done, err := a.scratch("hf-download")
 		if err != nil {
 			return "", err
 		}
 		defer done()
+		remote := strings.TrimSuffix(strings.SplitN(src, "?", 2)[0], "/")
+		name = remote[strings.LastIndex(remote, "/")+1:]
+		refuse = func(err error) error {
+			return badInput("%s %s: %s", field, src, strings.ReplaceAll(err.Error(), filepath.Clean(tmp), remote))
+		}
 		if err := downloadHFFolder(ctx, src, tmp); err != nil {
-			return "", badInput("%s %s: %v", field, src, err)
+			return "", refuse(err)
 		}
 		dir = tmp
 	}
 	if _, err := hf.CheckFolder(dir); err != nil {
-		return "", badInput("%s %s: %v", field, src, err)
+		return "", refuse(err)
 	}
 	key, err := folderKey(dir)
 	if err != nil {
-		return "", badInput("%s %s: %v", field, src, err)
+		return "", refuse(err)
 	}
 	memo := store.MemoName("hf-import", key)
 	if b, err := a.cfg.Store.GetNamed(ctx, memo); err == nil {
@@ -75,8 +78,8 @@ func (a *Activities) importHFFolder(ctx context.Context, field, src, local strin
 	}
 	defer done()
 	out := filepath.Join(tmp, "model.gguf")
-	if _, _, err := hf.ImportFile(dir, out); err != nil {
-		return "", badInput("%s %s: %v", field, src, err)
+	if _, _, err := hf.ImportFileAs(dir, name, out); err != nil {
+		return "", refuse(err)
 	}
 	ref, err := a.cfg.Store.PutFile(ctx, store.Models, out)
 	if err != nil {
@@ -91,13 +94,13 @@ func (a *Activities) importHFFolder(ctx context.Context, field, src, local strin
 // folderKey hashes the names and contents of the files a conversion reads (shards included).
 func folderKey(dir string) (string, error) {
 	names := map[string]bool{}
-	for _, n := range hfFiles {
+	for _, n := range hf.FolderFiles {
 		if _, err := os.Stat(filepath.Join(dir, n)); err == nil {
 			names[n] = true
 		}
 	}
 	if names[hf.SafetensorsIndexName] {
-		shards, err := indexShards(filepath.Join(dir, hf.SafetensorsIndexName))
+		shards, err := hf.IndexShards(filepath.Join(dir, hf.SafetensorsIndexName))
 		if err != nil {
 			return "", err
 		}
@@ -122,67 +125,29 @@ func folderKey(dir string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-func indexShards(path string) ([]string, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	var idx safetensors.Index
-	if err := json.Unmarshal(b, &idx); err != nil {
-		return nil, fmt.Errorf("%s: %v", path, err)
-	}
-	set := map[string]bool{}
-	for _, s := range idx.WeightMap {
-		if s == "" || filepath.Base(s) != s {
-			return nil, fmt.Errorf("%s: shard name %q must be a plain file name", path, s)
-		}
-		set[s] = true
-	}
-	var out []string
-	for s := range set {
-		out = append(out, s)
-	}
-	sort.Strings(out)
-	return out, nil
-}
-
-// downloadHFFolder copies an HF folder under an s3:// prefix into dir: the known files, then the shards
-// its index names. Absent optional files are skipped.
+// downloadHFFolder copies an HF folder under an s3:// prefix into dir (every file the conversion reads).
 func downloadHFFolder(ctx context.Context, prefix, dir string) error {
-	get := func(name string) (bool, error) {
-		rc, err := store.OpenURL(ctx, prefix+name)
-		if errors.Is(err, store.ErrNotFound) {
-			return false, nil
-		}
-		if err != nil {
-			return false, err
-		}
-		defer rc.Close()
-		_, err = atomicfile.Write(filepath.Join(dir, name), func(w io.Writer) error { _, err := io.Copy(w, rc); return err })
-		return err == nil, err
-	}
-	for _, n := range hfFiles {
-		if _, err := get(n); err != nil {
-			return err
-		}
-	}
-	if _, err := os.Stat(filepath.Join(dir, hf.SafetensorsIndexName)); err == nil {
-		shards, err := indexShards(filepath.Join(dir, hf.SafetensorsIndexName))
-		if err != nil {
-			return err
-		}
-		for _, s := range shards {
-			if ok, err := get(s); err != nil {
-				return err
-			} else if !ok {
-				return fmt.Errorf("shard %s%s is missing", prefix, s)
-			}
-		}
-	}
-	if _, err := os.Stat(filepath.Join(dir, hf.ConfigName)); err != nil {
-		return fmt.Errorf("%s%s is missing", prefix, hf.ConfigName)
+	if err := hf.Fetch(URLOpener(ctx, prefix), dir, false); err != nil {
+		return fmt.Errorf("%s: %w", prefix, err)
 	}
 	return nil
+}
+
+// URLOpener opens the files of a model folder under an s3:// prefix (its path ending in "/"; a query
+// such as ?endpoint= is kept) through store.OpenURL.
+func URLOpener(ctx context.Context, prefix string) hf.Opener {
+	return func(name string) (io.ReadCloser, bool, error) {
+		u, err := url.Parse(prefix)
+		if err != nil {
+			return nil, false, fmt.Errorf("bad URL %q: %w", prefix, err)
+		}
+		u.Path += name
+		rc, err := store.OpenURL(ctx, u.String())
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, false, nil
+		}
+		return rc, err == nil, err
+	}
 }
 
 // publishHF writes the winner as a Hugging Face folder next to a published GGUF path: <path without

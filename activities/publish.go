@@ -13,10 +13,10 @@ import (
 
 	"github.com/ollama/ollama/api"
 
+	"github.com/evomerge/evomerge/internal/atomicfile"
+	"github.com/evomerge/evomerge/internal/hf"
 	"github.com/evomerge/evomerge/internal/store"
 	"github.com/evomerge/evomerge/workflows"
-
-	"github.com/evomerge/evomerge/internal/atomicfile"
 )
 
 // LineageRecord is what Publish writes to lineages/<name>/population.json and
@@ -31,7 +31,10 @@ type LineageRecord struct {
 // WinnerRecord is what a "store" publish writes to runs/<name>/winner.json.
 type WinnerRecord struct {
 	Run   string `json:"run"`
-	Model string `json:"model"`
+	Model string `json:"model"` // the GGUF: models/<hex>.gguf
+	// HF is the winner as a Hugging Face folder (config.json, model.safetensors, tokenizer files):
+	// each file's name and its content-addressed object, blobs/<hex>.
+	HF map[string]string `json:"hf,omitempty"`
 }
 
 func lineageKey(name string) string { return store.LineageName(name) }
@@ -71,7 +74,7 @@ func (a *Activities) Publish(ctx context.Context, in workflows.PublishInput) (wo
 			}
 		}
 	case "store", "":
-		out.Location, err = a.publishStore(ctx, in)
+		out.Location, err = a.publishStore(ctx, in, l.Path)
 	case "ollama":
 		out.Location, err = publishOllama(ctx, in.Target, l, in.Model)
 	default:
@@ -117,7 +120,10 @@ func publishPath(path string, l *store.Local, ref string) (string, error) {
 	return abs, nil
 }
 
-func (a *Activities) publishStore(ctx context.Context, in workflows.PublishInput) (string, error) {
+// publishStore records the winner under runs/<name>/winner.json: its GGUF
+// (already in the store) and its Hugging Face folder, exported and stored file
+// by file under their sha256 (a second publish stores the same objects).
+func (a *Activities) publishStore(ctx context.Context, in workflows.PublishInput, gguf string) (string, error) {
 	name := in.Target.Name
 	if name == "" {
 		name = in.Run
@@ -126,7 +132,28 @@ func (a *Activities) publishStore(ctx context.Context, in workflows.PublishInput
 	if err := store.ValidateName(key); err != nil {
 		return "", badInput("target.name: %v", err)
 	}
-	rec, _ := json.Marshal(WinnerRecord{Run: in.Run, Model: in.Model})
+	tmp, done, err := a.scratch("hf-export")
+	if err != nil {
+		return "", err
+	}
+	defer done()
+	dir := filepath.Join(tmp, "hf")
+	if err := hf.Export(gguf, dir); err != nil {
+		return "", fmt.Errorf("publish HF folder: %w", err)
+	}
+	files, err := os.ReadDir(dir)
+	if err != nil {
+		return "", err
+	}
+	manifest := map[string]string{}
+	for _, f := range files {
+		r, err := a.cfg.Store.PutFile(ctx, store.Blobs, filepath.Join(dir, f.Name()))
+		if err != nil {
+			return "", fmt.Errorf("publish HF folder: %s: %w", f.Name(), err)
+		}
+		manifest[f.Name()] = r.String()
+	}
+	rec, _ := json.Marshal(WinnerRecord{Run: in.Run, Model: in.Model, HF: manifest})
 	if err := a.cfg.Store.PutNamed(ctx, key, rec); err != nil {
 		return "", err
 	}
@@ -134,7 +161,8 @@ func (a *Activities) publishStore(ctx context.Context, in workflows.PublishInput
 }
 
 // publishOllama uploads the GGUF as a blob and creates a model from it, so
-// `ollama run <name>` serves the winner.
+// `ollama run <name>` serves the winner. Ollama serves GGUF: no Hugging Face
+// folder goes there.
 func publishOllama(ctx context.Context, t workflows.PublishTarget, l *store.Local, ref string) (string, error) {
 	if t.Name == "" {
 		return "", badInput("target.name: an Ollama model name is required")

@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 
@@ -15,7 +14,6 @@ import (
 	"github.com/evomerge/evomerge/internal/eval"
 	"github.com/evomerge/evomerge/internal/eval/bench"
 	"github.com/evomerge/evomerge/internal/eval/task"
-	"github.com/evomerge/evomerge/internal/gguf"
 	"github.com/evomerge/evomerge/internal/store"
 	"github.com/evomerge/evomerge/workflows"
 )
@@ -59,29 +57,32 @@ func uploadData(ctx context.Context, open func(context.Context) (*store.Store, e
 			return cfg, fmt.Errorf("%s: %w", l.name, err)
 		}
 	}
+	// The population first: its architectures, tensors and chat templates.
+	models, err := checkModels(ctx, cfg)
+	if err != nil {
+		return cfg, err
+	}
 	hasData := false
 	_ = cfg.DataRefs(func(string, *string) error { hasData = true; return nil })
 	if !hasData {
 		return cfg, nil
+	}
+	templates, err := chatTemplatesOf(cfg, models)
+	if err != nil {
+		return cfg, err
 	}
 	st, err := open(ctx)
 	if err != nil {
 		return cfg, err
 	}
 	check := dataChecks(cfg)
-	tpl, tplErr := chatTemplateOf(cfg)
 	var problems []string
 	err = cfg.DataRefs(func(field string, ref *string) error {
 		r, err := putData(ctx, st, field, *ref, func(local string) error {
 			if c, ok := check[field]; ok {
 				return c(local)
 			}
-			// A mutation dataset.
-			_, err := dataset.Load(local, dataset.Options{Template: tpl})
-			if err != nil && tplErr != nil && strings.Contains(err.Error(), "chat template") {
-				return fmt.Errorf("%w (%v)", err, tplErr)
-			}
-			return err
+			return templates.checkDataset(local) // a mutation dataset
 		})
 		if err != nil {
 			problems = append(problems, err.Error())
@@ -203,46 +204,67 @@ func checkSuite(name string, tasks []workflows.TaskSpec) error {
 	return s.Validate()
 }
 
-// chatTemplateOf is the template chat datasets will be rendered with: the
-// config's mutation.chat_template, else the population's own (every local
-// GGUF model of init.models must carry one). Without either it is nil and the
-// error says why, so a chat dataset is refused naming the model.
-func chatTemplateOf(cfg workflows.RunConfig) (*dataset.ChatTemplate, error) {
+// chatTemplates is what chat datasets are checked with: the template to
+// render them with (the config's mutation.chat_template, else the first
+// population model's own, else a plain one that checks the records' shape
+// only, the models' own being applied by the worker) and, when no template is
+// given in the config, the first model that has none: a chat dataset is
+// refused naming it.
+type chatTemplates struct {
+	render  *dataset.ChatTemplate
+	missing string // "init.models[1] m.gguf has no chat template (...)"; "" when every model has one
+}
+
+func chatTemplatesOf(cfg workflows.RunConfig, models []popModel) (chatTemplates, error) {
+	var ct chatTemplates
 	if cfg.Mutation.ChatTemplate != "" {
 		tpl, err := dataset.NewChatTemplate(cfg.Mutation.ChatTemplate, "", "")
 		if err != nil {
-			return nil, fmt.Errorf("mutation.chat_template: %w", err)
+			return ct, fmt.Errorf("mutation.chat_template: %w", err)
 		}
-		return tpl, nil
+		ct.render = tpl
+		return ct, nil
 	}
-	var tpl *dataset.ChatTemplate
-	checked := 0
-	for i, m := range cfg.Init.Models {
-		path := strings.TrimPrefix(m, "file://")
-		if fi, err := os.Stat(path); err != nil || fi.IsDir() || !strings.EqualFold(filepath.Ext(path), ".gguf") {
-			continue // not a local GGUF file: its template is checked by the worker
+	if cfg.Init.Demo != nil && len(cfg.Init.Models) == 0 {
+		ct.missing = "the demo's byte-level models have no chat template"
+	}
+	for _, m := range models {
+		if m.field == "init.base" {
+			continue // children are fine-tuned from merges of the members
 		}
-		g, f, err := gguf.Open(path)
+		switch {
+		case m.template != nil && ct.render == nil:
+			ct.render = m.template
+		case m.read && m.template == nil && ct.missing == "":
+			ct.missing = fmt.Sprintf("%s has %s", m, m.noTemplate)
+		}
+	}
+	if ct.render == nil {
+		tpl, err := dataset.NewChatTemplate(plainChatTemplate, "", "")
 		if err != nil {
-			return nil, fmt.Errorf("init.models[%d]: %w", i, err)
+			return ct, err
 		}
-		t, err := dataset.TemplateFromGGUF(g, "")
-		f.Close()
-		if err != nil {
-			return nil, fmt.Errorf("init.models[%d] %s: %w; set mutation.chat_template", i, m, err)
-		}
-		tpl, checked = t, checked+1
+		ct.render = tpl
 	}
-	if checked == 0 {
-		if cfg.Init.Demo != nil {
-			return nil, errors.New("the demo's byte-level models have no chat template; set mutation.chat_template")
-		}
-		// The population is not local GGUF files (the store, S3, HF folders):
-		// the records' shape is checked with a plain template here, the
-		// model's own is applied (or its absence refused) by the worker.
-		return dataset.NewChatTemplate(plainChatTemplate, "", "")
+	return ct, nil
+}
+
+// checkDataset loads a mutation dataset as a fine-tune will; a chat dataset
+// for a population with a model without a chat template is refused.
+func (ct chatTemplates) checkDataset(path string) error {
+	examples, err := dataset.Load(path, dataset.Options{Template: ct.render})
+	if err != nil {
+		return err
 	}
-	return tpl, nil
+	if ct.missing == "" {
+		return nil
+	}
+	for i, e := range examples {
+		if e.Segments != nil {
+			return fmt.Errorf("%s is a chat dataset (record %d has messages), but %s; set mutation.chat_template", path, i+1, ct.missing)
+		}
+	}
+	return nil
 }
 
 const plainChatTemplate = "{% for m in messages %}{{ m.role }}: {{ m.content }}\n{% endfor %}{% if add_generation_prompt %}assistant: {% endif %}"

@@ -191,8 +191,7 @@ func TestUploadDataRefusesChatDatasetForModelWithoutTemplate(t *testing.T) {
 	_, open := fileStore(t)
 	_, err := uploadData(context.Background(), open, cfg)
 	require.ErrorContains(t, err, "mutation.datasets[0].path: ")
-	require.ErrorContains(t, err, "chat.jsonl:1: field messages: a chat dataset needs a chat template")
-	require.ErrorContains(t, err, "init.models[0] "+models[0])
+	require.ErrorContains(t, err, "chat.jsonl is a chat dataset (record 1 has messages), but init.models[0] "+models[0]+" has no chat template (tokenizer.chat_template); set mutation.chat_template")
 
 	// A template in the config renders it.
 	cfg.Mutation.ChatTemplate = "{% for m in messages %}<|{{ m.role }}|>{{ m.content }}\n{% endfor %}{% if add_generation_prompt %}<|assistant|>{% endif %}"

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
@@ -15,19 +16,22 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/evomerge/evomerge/activities"
+	"github.com/evomerge/evomerge/internal/atomicfile"
 	"github.com/evomerge/evomerge/internal/eval"
 	"github.com/evomerge/evomerge/internal/eval/engine"
+	"github.com/evomerge/evomerge/internal/hf"
 	"github.com/evomerge/evomerge/internal/llm"
 	"github.com/evomerge/evomerge/internal/store"
 	"github.com/evomerge/evomerge/workflows"
 )
 
-// cmdEval scores one GGUF model on a suite file (the task schema of
+// cmdEval scores one model (a GGUF file or a Hugging Face folder, local or
+// under s3://) on a suite file (the task schema of
 // fitness.dev) on this machine, without Temporal, and prints an lm-eval-style
 // table, so a user can check our numbers against the tools they know.
 func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("eval", stderr)
-	model := fs.String("m", "", "model file (GGUF)")
+	model := fs.String("m", "", "model: a GGUF file, a Hugging Face folder (config.json, *.safetensors, tokenizer files), or s3:// URL of either (a folder as a prefix ending in /)")
 	file := fs.String("f", "", "suite file (YAML or JSON): a list of tasks, or {tasks: [...]}, as fitness.dev")
 	threads := fs.Int("threads", 1, "compute threads (ggml busy-waits: at most the free cores)")
 	seed := fs.Uint64("seed", 0, "seed of subsamples and few-shot draws for tasks without their own")
@@ -37,7 +41,7 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	if *model == "" || *file == "" || len(pos) > 0 {
-		return fmt.Errorf("%w: eval needs -m model.gguf -f suite.yaml", errUsage)
+		return fmt.Errorf("%w: eval needs -m model.gguf|hf-folder -f suite.yaml", errUsage)
 	}
 	tasks, err := loadSuiteFile(*file)
 	if err != nil {
@@ -48,14 +52,12 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	fi, err := os.Stat(*model)
+	path, label, done, err := evalModelFile(ctx, *model, stderr)
+	defer done()
 	if err != nil {
-		return fmt.Errorf("-m: %w", err)
+		return fmt.Errorf("-m %s: %w", *model, err)
 	}
-	if fi.IsDir() {
-		return fmt.Errorf("-m %s: a folder; starter eval takes a GGUF file (convert a Hugging Face folder first)", *model)
-	}
-	m, err := llm.Load(*model, llm.Options{Device: *device, Threads: *threads})
+	m, err := llm.Load(path, llm.Options{Device: *device, Threads: *threads})
 	if err != nil {
 		return fmt.Errorf("-m %s: %w", *model, err)
 	}
@@ -68,8 +70,80 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	printEvalTable(stdout, filepath.Base(*model), rep)
+	printEvalTable(stdout, label, rep)
 	return nil
+}
+
+// evalModelFile is the GGUF file to score for -m: the file itself, or a
+// Hugging Face folder (local, or an s3:// prefix, fetched first) converted with
+// hf.Import into a temporary directory that done removes. label names the
+// model in the table.
+func evalModelFile(ctx context.Context, src string, stderr io.Writer) (path, label string, done func(), err error) {
+	done = func() {}
+	tmp := func() (string, error) {
+		d, err := os.MkdirTemp("", "evomerge-eval-")
+		if err == nil {
+			done = func() { os.RemoveAll(d) }
+		}
+		return d, err
+	}
+	if strings.HasPrefix(src, "s3://") {
+		u, err := url.Parse(src)
+		if err != nil {
+			return "", "", done, err
+		}
+		name := strings.TrimSuffix(u.Path, "/")
+		name = name[strings.LastIndex(name, "/")+1:]
+		dir, err := tmp()
+		if err != nil {
+			return "", "", done, err
+		}
+		if !strings.HasSuffix(u.Path, "/") {
+			// A GGUF file.
+			rc, err := store.OpenURL(ctx, src)
+			if err != nil {
+				return "", "", done, err
+			}
+			defer rc.Close()
+			path = filepath.Join(dir, name)
+			if _, err := atomicfile.Write(path, func(w io.Writer) error { _, err := io.Copy(w, rc); return err }); err != nil {
+				return "", "", done, err
+			}
+			return path, name, done, nil
+		}
+		folder := filepath.Join(dir, "hf")
+		if err := os.Mkdir(folder, 0o755); err != nil {
+			return "", "", done, err
+		}
+		if err := hf.Fetch(activities.URLOpener(ctx, src), folder, false); err != nil {
+			return "", "", done, err
+		}
+		path = filepath.Join(dir, name+".gguf")
+		if _, _, err := hf.ImportFileAs(folder, name, path); err != nil {
+			return "", "", done, errors.New(strings.ReplaceAll(err.Error(), folder, strings.TrimSuffix(strings.SplitN(src, "?", 2)[0], "/")))
+		}
+		fmt.Fprintf(stderr, "converted %s to GGUF\n", src)
+		return path, name, done, nil
+	}
+	local := strings.TrimPrefix(src, "file://")
+	fi, err := os.Stat(local)
+	if err != nil {
+		return "", "", done, err
+	}
+	if !fi.IsDir() {
+		return local, filepath.Base(local), done, nil
+	}
+	dir, err := tmp()
+	if err != nil {
+		return "", "", done, err
+	}
+	label = filepath.Base(filepath.Clean(local))
+	path = filepath.Join(dir, label+".gguf")
+	if _, _, err := hf.ImportFile(local, path); err != nil {
+		return "", "", done, err
+	}
+	fmt.Fprintf(stderr, "converted %s to GGUF\n", local)
+	return path, label, done, nil
 }
 
 // loadSuiteFile reads a suite file strictly, every problem named with its

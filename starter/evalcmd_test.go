@@ -16,7 +16,10 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/evomerge/evomerge/infra/devserver"
+	"github.com/evomerge/evomerge/internal/hf"
+	"github.com/evomerge/evomerge/internal/hf/hftest"
 	"github.com/evomerge/evomerge/internal/store"
+	"github.com/evomerge/evomerge/internal/store/s3test"
 	"github.com/evomerge/evomerge/workflows"
 )
 
@@ -109,4 +112,35 @@ func readString(t *testing.T, path string) string {
 	b, err := os.ReadFile(path)
 	require.NoError(t, err)
 	return string(b)
+}
+
+// starter eval takes a Hugging Face folder (local, file://, or an s3:// prefix of a real S3 server): it
+// is converted with hf.Import and scored exactly as the GGUF that conversion writes.
+func TestEvalCommandOnHFFolder(t *testing.T) {
+	srv := s3test.Start(t)
+	dir := dataDir(t, map[string]string{"arc-dev.jsonl": arcDev})
+	suite := writeFile(t, "suite.yaml", "- {source: arc, path: "+filepath.Join(dir, "arc-dev.jsonl")+", n: 2}\n- {family: comparison, n: 3}\n")
+	folder := hfFolder(t, dir, "tiny-llama", hftest.Default(), nil)
+	gguf := filepath.Join(dir, "tiny-llama.gguf")
+	_, _, err := hf.ImportFile(folder, gguf)
+	require.NoError(t, err)
+	require.NoError(t, srv.PutDir(context.Background(), "models/tiny-llama/", folder))
+	score := func(model string) string {
+		t.Helper()
+		var out bytes.Buffer
+		require.NoError(t, run(context.Background(), []string{"eval", "-m", model, "-f", suite, "--threads", "1"}, &out, io.Discard))
+		first, rest, _ := strings.Cut(out.String(), "\n")
+		require.Contains(t, first, "model: tiny-llama")
+		return rest // the table, without the model's label
+	}
+	want := score(gguf)
+	require.Regexp(t, `arc\s*\|\s*acc_norm\s*\|\s*[01]\.\d{4}`, want)
+	require.Equal(t, want, score(folder))
+	require.Equal(t, want, score("file://"+folder))
+	require.Equal(t, want, score(srv.URL("models/tiny-llama/")))
+
+	// A folder the engine cannot run is refused, naming it and its architectures value.
+	bad := hfFolder(t, dir, "gemma", hftest.Default(), gemma)
+	err = run(context.Background(), []string{"eval", "-m", bad, "-f", suite}, io.Discard, io.Discard)
+	require.ErrorContains(t, err, "-m "+bad+": hf: model "+bad+": config.json key architectures = [\"GemmaForCausalLM\"]")
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/evomerge/evomerge/internal/jsonpos"
 	"github.com/evomerge/evomerge/workflows"
 )
 
@@ -42,6 +44,15 @@ func loadRunConfig(path string) (workflows.RunConfig, error) {
 var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): `)
 
 func parseRunConfig(name string, data []byte) (workflows.RunConfig, error) {
+	// A JSON config (the input `temporal workflow start` takes) is named by
+	// line and column: encoding/json's offsets for its syntax, the parsed
+	// document's key positions for its fields.
+	isJSON := bytes.HasPrefix(bytes.TrimSpace(data), []byte("{"))
+	if isJSON {
+		if line, col, err := jsonpos.SyntaxError(data); err != nil {
+			return workflows.RunConfig{}, fmt.Errorf("%s:%d:%d: %v", name, line, col, err)
+		}
+	}
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		msg := err.Error()
@@ -68,21 +79,33 @@ func parseRunConfig(name string, data []byte) (workflows.RunConfig, error) {
 	if err == nil {
 		return cfg, nil
 	}
-	return workflows.RunConfig{}, locateConfigError(name, &root, err)
+	return workflows.RunConfig{}, locateConfigErrorAt(name, &root, err, isJSON)
 }
 
 var unknownFieldRE = regexp.MustCompile(`unknown field "([^"]+)"`)
 
 // locateConfigError adds "file:line:" to each field problem.
 func locateConfigError(name string, root *yaml.Node, err error) error {
+	return locateConfigErrorAt(name, root, err, false)
+}
+
+// locateConfigErrorAt is locateConfigError, with the column too
+// ("file:line:col:") when withColumn (a JSON file).
+func locateConfigErrorAt(name string, root *yaml.Node, err error, withColumn bool) error {
+	at := func(line, col int) string {
+		if withColumn {
+			return fmt.Sprintf("%s:%d:%d: ", name, line, col)
+		}
+		return fmt.Sprintf("%s:%d: ", name, line)
+	}
 	var ce *workflows.ConfigError
 	if errors.As(err, &ce) {
 		var b strings.Builder
 		fmt.Fprintf(&b, "%s: invalid run config", name)
 		for _, f := range ce.Fields {
 			b.WriteString("\n  ")
-			if line := fieldLine(root, f.Field); line > 0 {
-				fmt.Fprintf(&b, "%s:%d: ", name, line)
+			if line, col := fieldPos(root, f.Field); line > 0 {
+				b.WriteString(at(line, col))
 			}
 			b.WriteString(f.Error())
 		}
@@ -91,13 +114,13 @@ func locateConfigError(name string, root *yaml.Node, err error) error {
 	msg := strings.TrimPrefix(err.Error(), "run config: ")
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) && te.Field != "" {
-		if line := fieldLine(root, te.Field); line > 0 {
-			return fmt.Errorf("%s:%d: %s: got a %s value, want %s", name, line, te.Field, te.Value, te.Type)
+		if line, col := fieldPos(root, te.Field); line > 0 {
+			return fmt.Errorf("%s%s: got a %s value, want %s", at(line, col), te.Field, te.Value, te.Type)
 		}
 	}
 	if m := unknownFieldRE.FindStringSubmatch(msg); m != nil {
-		if line := keyLine(root, m[1]); line > 0 {
-			return fmt.Errorf("%s:%d: %s (not a run config field; check the spelling)", name, line, msg)
+		if line, col := keyPos(root, m[1]); line > 0 {
+			return fmt.Errorf("%s%s (not a run config field; check the spelling)", at(line, col), msg)
 		}
 	}
 	return fmt.Errorf("%s: %s", name, msg)
@@ -107,36 +130,41 @@ func locateConfigError(name string, root *yaml.Node, err error) error {
 // in the parsed document; for a field that is absent (defaulted) it returns
 // the line of its closest present parent, or 0.
 func fieldLine(root *yaml.Node, field string) int {
+	line, _ := fieldPos(root, field)
+	return line
+}
+
+// fieldPos is fieldLine with the column.
+func fieldPos(root *yaml.Node, field string) (line, col int) {
 	n := root
 	if n.Kind == yaml.DocumentNode && len(n.Content) > 0 {
 		n = n.Content[0]
 	}
-	line := 0
 	for _, part := range splitField(field) {
 		switch {
 		case part.index >= 0:
 			if n.Kind != yaml.SequenceNode || part.index >= len(n.Content) {
-				return line
+				return line, col
 			}
 			n = n.Content[part.index]
-			line = n.Line
+			line, col = n.Line, n.Column
 		default:
 			if n.Kind != yaml.MappingNode {
-				return line
+				return line, col
 			}
 			found := false
 			for i := 0; i+1 < len(n.Content); i += 2 {
-				if n.Content[i].Value == part.key {
-					line, n, found = n.Content[i].Line, n.Content[i+1], true
+				if k := n.Content[i]; k.Value == part.key {
+					line, col, n, found = k.Line, k.Column, n.Content[i+1], true
 					break
 				}
 			}
 			if !found {
-				return line
+				return line, col
 			}
 		}
 	}
-	return line
+	return line, col
 }
 
 type fieldPart struct {
@@ -167,17 +195,23 @@ func splitField(field string) []fieldPart {
 
 // keyLine finds the first mapping key with this name anywhere in the document.
 func keyLine(n *yaml.Node, key string) int {
+	line, _ := keyPos(n, key)
+	return line
+}
+
+// keyPos is keyLine with the column.
+func keyPos(n *yaml.Node, key string) (line, col int) {
 	if n.Kind == yaml.MappingNode {
 		for i := 0; i+1 < len(n.Content); i += 2 {
-			if n.Content[i].Value == key {
-				return n.Content[i].Line
+			if k := n.Content[i]; k.Value == key {
+				return k.Line, k.Column
 			}
 		}
 	}
 	for _, c := range n.Content {
-		if l := keyLine(c, key); l > 0 {
-			return l
+		if l, c := keyPos(c, key); l > 0 {
+			return l, c
 		}
 	}
-	return 0
+	return 0, 0
 }

@@ -139,3 +139,17 @@ func TestScheduleActionContinuesTheLineage(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "cron 0 2 * * *", describeSpec(s))
 }
+
+// A JSON config's errors name the line and the column: its syntax by encoding/json's offset, its fields
+// by their keys' positions.
+func TestJSONConfigErrorsNameLineAndColumn(t *testing.T) {
+	for _, tc := range []struct{ body, want string }{
+		{"{\n  \"name\": \"x\",\n  \"population\": 4,,\n  \"init\": {\"demo\": {}}\n}", "run.json:3:19: invalid character ','"},
+		{"{\n  \"name\": \"x\",\n  \"population\": 1,\n  \"init\": {\"demo\": {}}\n}", "run.json:3:3: population: must be at least 2, got 1"},
+		{"{\"name\": \"x\", \"init\": {\"demo\": {}}, \"population\": \"many\"}", "run.json:1:37: population: got a string value, want int"},
+		{"{\"name\": \"x\",\n \"init\": {\"demo\": {}, \"modles\": []}}", `run.json:2:23: json: unknown field "modles"`},
+	} {
+		_, err := loadRunConfig(writeFile(t, "run.json", tc.body))
+		require.ErrorContains(t, err, tc.want)
+	}
+}

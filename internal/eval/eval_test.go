@@ -320,7 +320,7 @@ func TestBadInputs(t *testing.T) {
 		{TaskSpec{Name: "x", Source: "squad", Path: "p"}, `task x: field source: unknown benchmark format "squad"`},
 		{TaskSpec{Name: "s", Source: SourceSynthetic, Family: "addition"}, "task s: field n: a synthetic task needs n > 0"},
 		{TaskSpec{Name: "s", Source: SourceSynthetic, Family: "poetry", N: 3}, `unknown synthetic family "poetry"`},
-		{TaskSpec{Name: "j", Source: SourceJSONL, Kind: task.MultipleChoice, Path: "testdata/malformed_generic.jsonl"}, "testdata/malformed_generic.jsonl:2: malformed JSON"},
+		{TaskSpec{Name: "j", Source: SourceJSONL, Kind: task.MultipleChoice, Path: "testdata/malformed_generic.jsonl"}, "testdata/malformed_generic.jsonl:2:41: malformed JSON"},
 		{TaskSpec{Name: "j", Source: SourceJSONL, Path: "testdata/texts.jsonl"}, "task j: field kind"},
 		{TaskSpec{Name: "w", Source: "winogrande", Path: "testdata/winogrande.jsonl", Metric: MetricAccNorm}, `field metric: "acc_norm" is not a metric of a partial task`},
 		{TaskSpec{Name: "a", Source: "arc", Path: "testdata/arc.jsonl", Weight: -1}, "field weight"},

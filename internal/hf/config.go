@@ -293,3 +293,20 @@ func tokenIDs(raw json.RawMessage) []int {
 	}
 	return nil
 }
+
+// RunsGGUFArchitecture reports whether the engine runs models of a GGUF general.architecture (the
+// architectures Import writes and Export reads).
+func RunsGGUFArchitecture(arch string) bool {
+	_, ok := hfArchOf[arch]
+	return ok
+}
+
+// GGUFArchitectures lists the GGUF architectures the engine runs.
+func GGUFArchitectures() []string {
+	out := make([]string, 0, len(hfArchOf))
+	for a := range hfArchOf {
+		out = append(out, a)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"os/exec"
@@ -407,19 +408,23 @@ func TestRefusals(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			dir := write(t, hftest.Default(), c.edit)
+			// Import refuses it, and so does CheckFolder, which reads no weight.
 			_, err := Import(dir, &bytes.Buffer{})
-			if c.want == nil {
-				if err != nil {
-					t.Fatal(err)
+			_, checkErr := CheckFolder(dir)
+			for _, err := range []error{err, checkErr} {
+				if c.want == nil {
+					if err != nil {
+						t.Fatal(err)
+					}
+					continue
 				}
-				return
-			}
-			if err == nil {
-				t.Fatal("accepted")
-			}
-			for _, w := range c.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Fatalf("error %q does not name %q", err, w)
+				if err == nil {
+					t.Fatal("accepted")
+				}
+				for _, w := range c.want {
+					if !strings.Contains(err.Error(), w) {
+						t.Fatalf("error %q does not name %q", err, w)
+					}
 				}
 			}
 		})
@@ -429,6 +434,60 @@ func TestRefusals(t *testing.T) {
 	os.Remove(filepath.Join(dir, SafetensorsName))
 	if _, err := CheckFolder(dir); err == nil || !strings.Contains(err.Error(), "PhiForCausalLM") {
 		t.Fatalf("CheckFolder: %v", err)
+	}
+}
+
+// A copy of a folder holding only the safetensors headers (what the starter fetches from S3) checks as the
+// whole folder does, and CheckFolder reports the chat template.
+func TestCheckFolderReadsHeadersOnly(t *testing.T) {
+	for _, shards := range []int{1, 3} {
+		o := hftest.Default()
+		o.Shards = shards
+		src := filepath.Join(t.TempDir(), "src")
+		if err := hftest.Write(src, o); err != nil {
+			t.Fatal(err)
+		}
+		dst := t.TempDir()
+		open := func(name string) (io.ReadCloser, bool, error) {
+			f, err := os.Open(filepath.Join(src, name))
+			if os.IsNotExist(err) {
+				return nil, false, nil
+			}
+			return f, err == nil, err
+		}
+		if err := Fetch(open, dst, true); err != nil {
+			t.Fatal(err)
+		}
+		want, err := CheckFolder(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := CheckFolder(dst)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Tensors != want.Tensors || got.Config != want.Config || got.ChatTemplate != hftest.ChatTemplate || got.BOS != hftest.Specials[0] {
+			t.Fatalf("header copy checks as %+v, the folder as %+v", got, want)
+		}
+		// The copy's weights are a hole: its shards have the full size but hold zeros.
+		entries, _ := os.ReadDir(dst)
+		for _, e := range entries {
+			if filepath.Ext(e.Name()) != ".safetensors" {
+				continue
+			}
+			a, _ := os.Stat(filepath.Join(src, e.Name()))
+			b, _ := os.Stat(filepath.Join(dst, e.Name()))
+			if a.Size() != b.Size() {
+				t.Fatalf("%s: copy has %d bytes, the shard %d", e.Name(), b.Size(), a.Size())
+			}
+		}
+		// A shard the index names but the source lacks is refused by name.
+		if shards > 1 {
+			os.Remove(filepath.Join(src, "model-00002-of-00003.safetensors"))
+			if err := Fetch(open, t.TempDir(), true); err == nil || !strings.Contains(err.Error(), "model-00002-of-00003.safetensors") {
+				t.Fatalf("missing shard: %v", err)
+			}
+		}
 	}
 }
 

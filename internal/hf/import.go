@@ -19,6 +19,10 @@ type Info struct {
 	Architecture string     // config.json's architectures[0]
 	Config       llm.Config // the engine's config of the GGUF written
 	Tensors      int
+	// ChatTemplate is the tokenizer's chat template (tokenizer_config.json's chat_template, else
+	// chat_template.jinja); "" when the folder has none. BOS and EOS are its special tokens' texts.
+	ChatTemplate string
+	BOS, EOS     string
 }
 
 // layerTensor maps the per-layer Hugging Face tensor names to GGUF's.
@@ -87,32 +91,34 @@ func hfName(g string) (string, bool) {
 	return "", false
 }
 
-// Import converts the Hugging Face model folder dir to a GGUF file written to w.
-func Import(dir string, w io.Writer) (*Info, error) {
+// readPlan reads and checks dir's config.json: the folder's cleaned name, the parsed config and the plan
+// of the conversion.
+func readPlan(dir string) (string, *Config, *plan, error) {
 	folder := filepath.Clean(dir)
 	cfgPath := filepath.Join(folder, ConfigName)
 	data, ok, err := readLimited(cfgPath, maxConfigBytes)
 	if err != nil {
-		return nil, err
+		return folder, nil, nil, err
 	}
 	if !ok {
-		return nil, fmt.Errorf("hf: model %s: %s is missing", folder, ConfigName)
+		return folder, nil, nil, fmt.Errorf("hf: model %s: %s is missing", folder, ConfigName)
 	}
 	hc, err := ParseConfig(data, cfgPath)
 	if err != nil {
-		return nil, err
+		return folder, nil, nil, err
 	}
 	p, err := hc.modelPlan(folder, ConfigName)
 	if err != nil {
-		return nil, err
+		return folder, nil, nil, err
 	}
-	cfg := p.cfg
+	return folder, hc, p, nil
+}
 
-	st, err := safetensors.OpenModel(folder)
-	if err != nil {
-		return nil, fmt.Errorf("hf: model %s: %v", folder, err)
-	}
-	defer st.Close()
+// matchTensors pairs the engine's tensors for p with the checkpoint's (by their safetensors headers alone):
+// every tensor the config implies must be there with its shape and a float dtype, and nothing else may be.
+// sources[i] is the checkpoint tensor of infos[i] (zero for rope_freqs.weight, which the plan computes).
+func matchTensors(folder string, p *plan, st *safetensors.Model) ([]gguf.TensorInfo, []safetensors.Tensor, error) {
+	cfg := p.cfg
 	byGGUF := map[string]safetensors.Tensor{}
 	for _, t := range st.Tensors {
 		g, skip, known := ggufName(t.Name)
@@ -120,7 +126,7 @@ func Import(dir string, w io.Writer) (*Info, error) {
 			continue
 		}
 		if !known {
-			return nil, fmt.Errorf("hf: model %s: %s: tensor %s is not part of %s as the engine runs it", folder, t.Source, t.Name, p.hfArch)
+			return nil, nil, fmt.Errorf("hf: model %s: %s: tensor %s is not part of %s as the engine runs it", folder, t.Source, t.Name, p.hfArch)
 		}
 		if g == "output.weight" && p.tied {
 			continue // tie_word_embeddings: the output is the embedding, whatever lm_head holds
@@ -129,7 +135,7 @@ func Import(dir string, w io.Writer) (*Info, error) {
 	}
 	if _, ok := byGGUF["output.weight"]; !ok && !p.tied {
 		if _, hasLM := st.Tensor("lm_head.weight"); !hasLM {
-			return nil, fmt.Errorf("hf: model %s: tensor lm_head.weight is missing (and %s says tie_word_embeddings is false)", folder, ConfigName)
+			return nil, nil, fmt.Errorf("hf: model %s: tensor lm_head.weight is missing (and %s says tie_word_embeddings is false)", folder, ConfigName)
 		}
 	}
 
@@ -148,12 +154,12 @@ func Import(dir string, w io.Writer) (*Info, error) {
 		hfN, _ := hfName(s.Name)
 		t, ok := byGGUF[s.Name]
 		if !ok {
-			return nil, fmt.Errorf("hf: model %s: tensor %s is missing (%s says %d layers of %s)", folder, hfN, ConfigName, cfg.Layers, p.hfArch)
+			return nil, nil, fmt.Errorf("hf: model %s: tensor %s is missing (%s says %d layers of %s)", folder, hfN, ConfigName, cfg.Layers, p.hfArch)
 		}
 		delete(byGGUF, s.Name)
 		want := reversed(s.Shape)
 		if !equalInts(t.Shape, want) {
-			return nil, fmt.Errorf("hf: model %s: %s: tensor %s has shape %v, but %s implies %v", folder, t.Source, t.Name, t.Shape, ConfigName, want)
+			return nil, nil, fmt.Errorf("hf: model %s: %s: tensor %s has shape %v, but %s implies %v", folder, t.Source, t.Name, t.Shape, ConfigName, want)
 		}
 		typ := gguf.TypeF32
 		switch t.DType {
@@ -163,7 +169,7 @@ func Import(dir string, w io.Writer) (*Info, error) {
 		case safetensors.BF16:
 			typ = gguf.TypeBF16
 		default:
-			return nil, fmt.Errorf("hf: model %s: %s: tensor %s has dtype %s (F32, F16 and BF16 are supported)", folder, t.Source, t.Name, t.DType)
+			return nil, nil, fmt.Errorf("hf: model %s: %s: tensor %s has dtype %s (F32, F16 and BF16 are supported)", folder, t.Source, t.Name, t.DType)
 		}
 		if len(s.Shape) == 1 {
 			typ = gguf.TypeF32 // norms and biases in F32, as llama.cpp's converter writes them
@@ -172,14 +178,38 @@ func Import(dir string, w io.Writer) (*Info, error) {
 		sources = append(sources, t)
 	}
 	for g, t := range byGGUF {
-		return nil, fmt.Errorf("hf: model %s: %s: tensor %s (%s) is not part of %s with the shape %s gives", folder, t.Source, t.Name, g, p.hfArch, ConfigName)
+		return nil, nil, fmt.Errorf("hf: model %s: %s: tensor %s (%s) is not part of %s with the shape %s gives", folder, t.Source, t.Name, g, p.hfArch, ConfigName)
+	}
+	return infos, sources, nil
+}
+
+// Import converts the Hugging Face model folder dir to a GGUF file written to w.
+func Import(dir string, w io.Writer) (*Info, error) { return importAs(dir, "", w) }
+
+// importAs is Import with general.name given ("": config.json's _name_or_path, else the folder's name).
+func importAs(dir, name string, w io.Writer) (*Info, error) {
+	folder, hc, p, err := readPlan(dir)
+	if err != nil {
+		return nil, err
+	}
+	cfg := p.cfg
+	st, err := safetensors.OpenModel(folder)
+	if err != nil {
+		return nil, fmt.Errorf("hf: model %s: %v", folder, err)
+	}
+	defer st.Close()
+	infos, sources, err := matchTensors(folder, p, st)
+	if err != nil {
+		return nil, err
 	}
 
 	v, err := loadVocab(folder, hc, cfg.Vocab)
 	if err != nil {
 		return nil, err
 	}
-	name := filepath.Base(folder)
+	if name == "" {
+		name = filepath.Base(folder)
+	}
 	if hc.NameOrPath != "" {
 		name = filepath.Base(hc.NameOrPath)
 	}
@@ -246,41 +276,60 @@ func Import(dir string, w io.Writer) (*Info, error) {
 	if err := gw.Close(); err != nil {
 		return nil, err
 	}
-	return &Info{Architecture: p.hfArch, Config: cfg, Tensors: len(infos)}, nil
+	return v.info(p, len(infos)), nil
 }
 
 // ImportFile converts dir into the GGUF file out (written atomically) and returns its sha256 (hex).
-func ImportFile(dir, out string) (string, *Info, error) {
+func ImportFile(dir, out string) (string, *Info, error) { return ImportFileAs(dir, "", out) }
+
+// ImportFileAs is ImportFile for a folder copied from elsewhere (an S3 prefix into a temporary
+// directory): name is the model's name when config.json has no _name_or_path, so the GGUF's bytes do
+// not depend on where the copy was made.
+func ImportFileAs(dir, name, out string) (string, *Info, error) {
 	var info *Info
 	sum, err := atomicfile.Write(out, func(w io.Writer) error {
 		var err error
-		info, err = Import(dir, w)
+		info, err = importAs(dir, name, w)
 		return err
 	})
 	return sum, info, err
 }
 
 // CheckFolder reads what Import would refuse before any weight is read: config.json's architecture and
-// shape. It is cheap enough to run when a run is started.
+// shape, the safetensors headers (every tensor the config implies, with its shape and dtype, and no other)
+// and the tokenizer files. It is cheap enough to run when a run is started: a shard is read up to the end
+// of its header only, so a copy holding just the headers (the rest of the file a hole) checks the same.
 func CheckFolder(dir string) (*Info, error) {
-	folder := filepath.Clean(dir)
-	cfgPath := filepath.Join(folder, ConfigName)
-	data, ok, err := readLimited(cfgPath, maxConfigBytes)
+	folder, hc, p, err := readPlan(dir)
 	if err != nil {
 		return nil, err
 	}
-	if !ok {
-		return nil, fmt.Errorf("hf: model %s: %s is missing", folder, ConfigName)
+	st, err := safetensors.OpenModel(folder)
+	if err != nil {
+		return nil, fmt.Errorf("hf: model %s: %v", folder, err)
 	}
-	hc, err := ParseConfig(data, cfgPath)
+	defer st.Close()
+	infos, _, err := matchTensors(folder, p, st)
 	if err != nil {
 		return nil, err
 	}
-	p, err := hc.modelPlan(folder, ConfigName)
+	v, err := loadVocab(folder, hc, p.cfg.Vocab)
 	if err != nil {
 		return nil, err
 	}
-	return &Info{Architecture: p.hfArch, Config: p.cfg}, nil
+	return v.info(p, len(infos)), nil
+}
+
+// info describes the model a plan and a vocabulary make.
+func (v *vocab) info(p *plan, tensors int) *Info {
+	text := func(id int) string {
+		if id < 0 || id >= len(v.tokens) {
+			return ""
+		}
+		return v.tokens[id]
+	}
+	return &Info{Architecture: p.hfArch, Config: p.cfg, Tensors: tensors, ChatTemplate: v.chatTemplate,
+		BOS: text(v.bos), EOS: text(v.eos)}
 }
 
 // loadVocab reads the folder's tokenizer files.

@@ -17,6 +17,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/evomerge/evomerge/internal/jsonpos"
 )
 
 // MaxRecordBytes bounds one record (a JSONL line, or a Parquet row as JSON).
@@ -114,9 +116,14 @@ func eachLine(r io.Reader, name string, fn func(Record) error) error {
 		if err != nil && err != io.EOF {
 			return fmt.Errorf("%s: %w", loc, err)
 		}
+		raw := line
 		line = bytes.TrimSpace(line)
 		if len(line) > 0 {
 			if ferr := fn(Record{JSON: line, Loc: loc, N: n}); ferr != nil {
+				// A line that is not JSON: name the column of the bad character too.
+				if _, col, serr := jsonpos.SyntaxError(raw); serr != nil {
+					return fmt.Errorf("%s:%d: %w", loc, col, ferr)
+				}
 				return fmt.Errorf("%s: %w", loc, ferr)
 			}
 		}

@@ -3,6 +3,8 @@ package tabular
 import (
 	"bytes"
 	"compress/gzip"
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -78,5 +80,29 @@ func TestBadFiles(t *testing.T) {
 	}
 	if err := EachFile(filepath.Join(t.TempDir(), "nope.parquet"), Options{}, func(Record) error { return nil }); !os.IsNotExist(err) {
 		t.Errorf("missing file: %v", err)
+	}
+}
+
+// A JSONL line that is not JSON is named by its line and the column of the bad character, whatever the
+// loader's own message; a line that is JSON of the wrong shape by its line.
+func TestBadLineNamesColumn(t *testing.T) {
+	data := []byte("{\"a\": 1}\n\n  {\"a\": 1,, \"b\": 2}\n")
+	err := Each(bytes.NewReader(data), int64(len(data)), "f.jsonl", Options{}, func(r Record) error {
+		var v map[string]int
+		if err := json.Unmarshal(r.JSON, &v); err != nil {
+			return fmt.Errorf("not a JSON object: %v", err)
+		}
+		return nil
+	})
+	if err == nil || !strings.HasPrefix(err.Error(), "f.jsonl:3:11: not a JSON object") {
+		t.Fatalf("err = %v", err)
+	}
+	data = []byte("{\"a\": 1}\n{\"a\": \"x\"}\n")
+	err = Each(bytes.NewReader(data), int64(len(data)), "f.jsonl", Options{}, func(r Record) error {
+		var v map[string]int
+		return json.Unmarshal(r.JSON, &v)
+	})
+	if err == nil || !strings.HasPrefix(err.Error(), "f.jsonl:2: ") {
+		t.Fatalf("err = %v", err)
 	}
 }

@@ -115,7 +115,7 @@ func TestGSM8K(t *testing.T) {
 
 func TestBadInputsNameFileAndLine(t *testing.T) {
 	cases := []struct{ format, file, want string }{
-		{"gsm8k", "malformed.jsonl", "testdata/malformed.jsonl:3: malformed JSON"},
+		{"gsm8k", "malformed.jsonl", "testdata/malformed.jsonl:3:33: malformed JSON"},
 		{"arc", "arc_bad_key.jsonl", "arc_bad_key.jsonl:2: field answerKey: \"E\" is not one of choices.label"},
 		{"mmlu", "mmlu_bad_gold.jsonl", "mmlu_bad_gold.jsonl:1: field answer: index 4 out of range for 4 choices"},
 		{"truthfulqa_mc2", "truthfulqa_no_true.jsonl", "truthfulqa_no_true.jsonl:2: field labels: no choice is marked true"},

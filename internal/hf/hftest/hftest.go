@@ -33,6 +33,8 @@ type Options struct {
 	RopeScaling  string // JSON of config.json's rope_scaling ("" : null)
 	Seed         uint64
 	Std          float64 // weight scale (default 0.2)
+	// NoChatTemplate leaves chat_template out of tokenizer_config.json.
+	NoChatTemplate bool
 }
 
 // Default is a 2-layer GQA llama.
@@ -128,7 +130,7 @@ func Write(dir string, o Options) error {
 	if err := writeJSON(filepath.Join(dir, "generation_config.json"), map[string]any{"bos_token_id": bos, "eos_token_id": eos}); err != nil {
 		return err
 	}
-	if err := writeTokenizer(dir); err != nil {
+	if err := writeTokenizer(dir, !o.NoChatTemplate); err != nil {
 		return err
 	}
 	return writeWeights(dir, o, hd)
@@ -142,7 +144,7 @@ func writeJSON(path string, v any) error {
 	return os.WriteFile(path, append(b, '\n'), 0o644)
 }
 
-func writeTokenizer(dir string) error {
+func writeTokenizer(dir string, chat bool) error {
 	bt := ByteText()
 	vocab := map[string]int{}
 	for b := 0; b < 256; b++ {
@@ -178,6 +180,9 @@ func writeTokenizer(dir string) error {
 	tc := map[string]any{"add_bos_token": true, "add_eos_token": false, "bos_token": Specials[0], "eos_token": Specials[1],
 		"chat_template": ChatTemplate, "added_tokens_decoder": decoder, "model_max_length": 256,
 		"tokenizer_class": "PreTrainedTokenizerFast"}
+	if !chat {
+		delete(tc, "chat_template")
+	}
 	return writeJSON(filepath.Join(dir, "tokenizer_config.json"), tc)
 }
 

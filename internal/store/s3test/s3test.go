@@ -218,3 +218,37 @@ func freeAddr() (string, error) {
 	defer l.Close()
 	return l.Addr().String(), nil
 }
+
+// PutDir uploads the files of the local directory dir (not its subdirectories) under the key prefix
+// (ending in "/") of the server's bucket, as a user's `aws s3 cp --recursive` would.
+func (s *Server) PutDir(ctx context.Context, prefix, dir string) error {
+	client := s3.New(s3.Options{
+		BaseEndpoint: aws.String(s.Endpoint),
+		Region:       "us-east-1",
+		UsePathStyle: true,
+		Credentials:  credentials.NewStaticCredentialsProvider(AccessKey, SecretKey, ""),
+	})
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			return err
+		}
+		if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(Bucket), Key: aws.String(prefix + e.Name()),
+			Body: bytes.NewReader(b)}); err != nil {
+			return fmt.Errorf("s3test: put %s%s: %w", prefix, e.Name(), err)
+		}
+	}
+	return nil
+}
+
+// URL is the s3:// URL of key in the server's bucket, naming the server's endpoint.
+func (s *Server) URL(key string) string {
+	return fmt.Sprintf("s3://%s/%s?endpoint=%s", Bucket, key, s.Endpoint)
+}

@@ -53,6 +53,7 @@ func RowSize(t Type, n int64) int64 { return int64(C.ggml_row_size(C.int(t), C.i
 type Context struct {
 	c     *C.struct_ggml_context
 	norms []Tensor // RMS norm outputs, for the backward-pass workaround (see NormOutputs)
+	xents []xent   // CrossEntropyRows losses not yet fused (see Graph.FuseCrossEntropy)
 }
 
 // NewContext makes a metadata-only context for up to maxTensors tensors and one graph of graphSize nodes
@@ -91,6 +92,9 @@ func (t Tensor) Type() Type { return Type(t.t._type) }
 
 // Bytes is the tensor's data size.
 func (t Tensor) Bytes() int64 { return int64(C.ggml_nbytes(t.t)) }
+
+// Contiguous reports whether the tensor's elements lie densely in ggml order.
+func (t Tensor) Contiguous() bool { return bool(C.ggml_is_contiguous(t.t)) }
 
 // Elements is the number of elements.
 func (t Tensor) Elements() int64 { return t.Ne(0) * t.Ne(1) * t.Ne(2) * t.Ne(3) }
@@ -133,6 +137,20 @@ func (c *Context) New(t Type, ne ...int64) Tensor {
 
 // Dup makes a new tensor with the type and shape of t.
 func (c *Context) Dup(t Tensor) Tensor { return Tensor{C.ggml_dup_tensor(c.c, t.t)} }
+
+// Alias is a new leaf tensor of t's type and shape over t's memory. t must be contiguous and already placed
+// (a tensor of an allocated graph): another graph can then read what that graph wrote without depending on
+// the nodes that made it (an optimizer graph reading the gradients of the backward graph, with no copy).
+func (c *Context) Alias(t Tensor) (Tensor, error) {
+	if t.t.data == nil || t.t.buffer == nil || !t.Contiguous() {
+		return Tensor{}, fmt.Errorf("ggml: Alias needs a placed, contiguous tensor")
+	}
+	a := c.Dup(t)
+	if st := C.ggml_backend_tensor_alloc(t.t.buffer, a.t, t.t.data); st != 0 {
+		return Tensor{}, fmt.Errorf("ggml: Alias: placing the tensor failed (status %d)", int(st))
+	}
+	return a, nil
+}
 
 // The ops. Each returns a new node; none is in place (the backward pass needs that).
 func (c *Context) Add(a, b Tensor) Tensor    { return Tensor{C.ggml_add(c.c, a.t, b.t)} }

@@ -125,6 +125,7 @@ ggml_backend_buffer_t ggml_backend_alloc_ctx_tensors(struct ggml_context *ctx, g
 void ggml_backend_buffer_free(ggml_backend_buffer_t buf);
 void ggml_backend_tensor_set(struct ggml_tensor *t, const void *data, size_t offset, size_t size);
 void ggml_backend_tensor_get(const struct ggml_tensor *t, void *data, size_t offset, size_t size);
+int ggml_backend_tensor_alloc(struct ggml_backend_buffer *buffer, struct ggml_tensor *t, void *addr);
 void ggml_backend_tensor_memset(struct ggml_tensor *t, uint8_t value, size_t offset, size_t size);
 ggml_backend_sched_t ggml_backend_sched_new(ggml_backend_t *backends, ggml_backend_buffer_type_t *bufts, int n, size_t graph_size, bool parallel, bool op_offload);
 void ggml_backend_sched_free(ggml_backend_sched_t s);

@@ -272,7 +272,7 @@ func TestGradientCheck(t *testing.T) {
 	}
 	grads := map[string][]float32{}
 	for _, tp := range tr.params {
-		grads[tp.name] = tp.acc.F32()
+		grads[tp.name] = tp.gradient().F32()
 	}
 	worst := 0.0
 	for _, name := range kinds {

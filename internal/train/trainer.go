@@ -54,10 +54,20 @@ type Result struct {
 
 // trainable is a tensor the optimizer updates, with its AdamW moments and gradient accumulator.
 type trainable struct {
-	name          string
-	p, m, v, acc  ggml.Tensor
-	decay         bool // weight decay applies (matrices)
-	grad, accNext ggml.Tensor
+	name         string
+	p, m, v, acc ggml.Tensor // acc: only with Accum > 1 (otherwise the optimizer reads grad itself)
+	decay        bool        // weight decay applies (matrices)
+	grad         ggml.Tensor // the backward pass's gradient
+	accNext      ggml.Tensor // the step's gradient so far: acc·keep + grad, or grad when Accum is 1
+}
+
+// gradient is the tensor the optimizer step reads: the accumulator, or with Accum 1 the backward pass's own
+// gradient (an output of the graph, so its memory survives until the optimizer graph runs).
+func (tr *trainable) gradient() ggml.Tensor {
+	if tr.acc.Nil() {
+		return tr.grad
+	}
+	return tr.acc
 }
 
 // trainer holds the state of one run.
@@ -76,8 +86,11 @@ type trainer struct {
 	params   []*trainable
 	lora     map[string][2]*trainable // projection tensor name -> (A, B)
 
-	tokens, pos, mask, labels, rowMask, lossScale, keep ggml.Tensor
-	adamDecay, adamNoDecay, gradScale                   ggml.Tensor
+	tokens, pos, mask, targets, rowWeights, keep ggml.Tensor
+	adamDecay, adamNoDecay, gradScale            ggml.Tensor
+	// Host copies of the per-step inputs, kept between steps (no allocation per step).
+	tokenBuf, targetBuf []int32
+	weightBuf           []float32
 
 	gctx, octx   *ggml.Context
 	gA, gB       ggml.Graph // gA: forward and backward as ggml built them (gradient lookups)
@@ -159,8 +172,13 @@ func Run(ctx context.Context, job Job) (*llm.Model, Result, error) {
 func newTrainer(cfg Config, base *llm.Model, seqs []sequence) (*trainer, error) {
 	t := &trainer{cfg: cfg, model: base.Config, base: base, seqs: seqs, B: cfg.BatchSize, V: base.Config.Vocab,
 		weights: map[string]ggml.Tensor{}, lora: map[string][2]*trainable{}}
-	for _, s := range seqs {
+	for i, s := range seqs {
 		t.L = max(t.L, len(s.input))
+		for _, id := range s.target {
+			if id < 0 || int(id) >= t.V {
+				return nil, fmt.Errorf("train: sequence %d has token id %d outside the model's vocabulary of %d", i, id, t.V)
+			}
+		}
 	}
 	// Train where the model runs: same device, library and threads.
 	bo := base.Backend().Options()
@@ -176,8 +194,15 @@ func newTrainer(cfg Config, base *llm.Model, seqs []sequence) (*trainer, error) 
 		t.close()
 		return nil, err
 	}
-	t.buildGraphs()
+	if err := t.buildGraphs(); err != nil {
+		t.close()
+		return nil, err
+	}
 	if err := t.fwd.AllocGraph(t.gRun); err != nil {
+		t.close()
+		return nil, err
+	}
+	if err := t.buildOptimizer(); err != nil {
 		t.close()
 		return nil, err
 	}
@@ -221,7 +246,10 @@ func (t *trainer) buildStatic() error {
 	newTrainable := func(name string, p ggml.Tensor, decay bool) *trainable {
 		p.SetName(name)
 		p.SetParam()
-		tr := &trainable{name: name, p: p, m: c.Dup(p), v: c.Dup(p), acc: c.Dup(p), decay: decay}
+		tr := &trainable{name: name, p: p, m: c.Dup(p), v: c.Dup(p), decay: decay}
+		if t.cfg.Accum > 1 {
+			tr.acc = c.Dup(p)
+		}
 		t.params = append(t.params, tr)
 		return tr
 	}
@@ -268,9 +296,8 @@ func (t *trainer) buildStatic() error {
 	t.tokens = c.New(ggml.I32, L*B)
 	t.pos = c.New(ggml.I32, L)
 	t.mask = c.New(ggml.F32, L, L)
-	t.labels = c.New(ggml.F32, int64(t.V), L*B)
-	t.rowMask = c.New(ggml.F32, 1, L*B)
-	t.lossScale = c.New(ggml.F32, 1)
+	t.targets = c.New(ggml.I32, L*B)
+	t.rowWeights = c.New(ggml.F32, L*B)
 	t.keep = c.New(ggml.F32, 1)
 	t.adamDecay = c.New(ggml.F32, 7)
 	t.adamNoDecay = c.New(ggml.F32, 7)
@@ -295,7 +322,9 @@ func (t *trainer) buildStatic() error {
 	for _, tr := range t.params {
 		tr.m.Zero()
 		tr.v.Zero()
-		tr.acc.Zero()
+		if !tr.acc.Nil() {
+			tr.acc.Zero()
+		}
 		switch {
 		case strings.HasPrefix(tr.name, "lora_a:"):
 			v := make([]float32, tr.p.Elements())
@@ -339,9 +368,9 @@ func (t *trainer) linear(c *ggml.Context) llm.Linear {
 	}
 }
 
-// buildGraphs builds graph A (forward, backward, gradient accumulation, squared gradient norm) and graph B
-// (one AdamW step per trainable from the accumulated gradient scaled by gradScale).
-func (t *trainer) buildGraphs() {
+// buildGraphs builds graph A: forward, backward, gradient accumulation (Accum > 1) and the squared gradient
+// norm.
+func (t *trainer) buildGraphs() error {
 	size := 2048 + 400*t.model.Layers + 16*len(t.params)
 	t.gctx = ggml.NewContext(4*size, 2*size, true)
 	c := t.gctx
@@ -351,13 +380,18 @@ func (t *trainer) buildGraphs() {
 		f32Products(c, &w)
 	}
 	logits := llm.Forward(c, t.gA, t.model, &w, llm.Batch{Tokens: t.tokens, Pos: t.pos, Mask: t.mask, L: t.L, B: t.B, Linear: t.linear(c)})
-	// Rows that are not learned are multiplied by 0: their gradient vanishes whatever their label.
-	masked := c.Mul(logits, t.rowMask)
-	t.loss = c.Mul(c.CrossEntropy(masked, t.labels), t.lossScale)
+	// Mean loss over the learned rows: each has weight 1/learned, the others 0 (no loss, zero gradient). The
+	// fused kernel needs no dense [V, L·B] labels and no masking multiply over the logits.
+	loss, err := c.CrossEntropyRows(c.Reshape2D(logits, int64(t.V), int64(t.L*t.B)), t.targets, t.rowWeights)
+	if err != nil {
+		return err
+	}
+	t.loss = loss
 	t.loss.SetLoss()
 	t.loss.SetOutput()
 	t.gA.Expand(t.loss)
 	t.gA.BuildBackward(c)
+	t.gA.FuseCrossEntropy(c)
 	for _, r := range c.NormOutputs() {
 		if g := t.gA.Grad(r); !g.Nil() {
 			g.SetOutput()
@@ -367,14 +401,21 @@ func (t *trainer) buildGraphs() {
 	outputs := []ggml.Tensor{t.loss}
 	for _, tr := range t.params {
 		tr.grad = t.gA.Grad(tr.p)
-		if t.cfg.Accum == 1 {
-			tr.accNext = tr.grad // keep is always 0: skip two passes over every parameter
+		if tr.grad.Nil() || !tr.grad.Contiguous() || tr.grad.Elements() != tr.p.Elements() {
+			return fmt.Errorf("train: parameter %s has no contiguous gradient", tr.name)
+		}
+		if tr.acc.Nil() {
+			// Accum 1: the optimizer reads the gradient where the backward pass wrote it (no copy, no
+			// accumulator); as an output its memory is not reused by later nodes.
+			tr.accNext = tr.grad
+			tr.grad.SetOutput()
+			outputs = append(outputs, tr.grad)
 		} else {
 			tr.accNext = c.Add(c.Mul(tr.acc, t.keep), tr.grad)
+			store := c.Cpy(tr.accNext, tr.acc)
+			t.gA.Expand(store)
+			outputs = append(outputs, store)
 		}
-		store := c.Cpy(tr.accNext, tr.acc)
-		t.gA.Expand(store)
-		outputs = append(outputs, store)
 		sq := c.SumSquares(tr.accNext)
 		if norm.Nil() {
 			norm = sq
@@ -392,8 +433,15 @@ func (t *trainer) buildGraphs() {
 	t.gRun = c.GraphOf(2*size, append(outputs, t.gnorm2)...)
 	t.lossSeed = t.gA.LossSeed(t.loss)
 
+	return nil
+}
+
+// buildOptimizer builds graph B: one AdamW step per trainable from its gradient scaled by gradScale. With
+// Accum 1 it reads the backward graph's gradients in place (through aliases, so graph B holds no backward
+// node), which needs graph A allocated first.
+func (t *trainer) buildOptimizer() error {
 	osize := 16 + 4*len(t.params)
-	t.octx = ggml.NewContext(2*osize, osize, false)
+	t.octx = ggml.NewContext(3*osize, osize, false)
 	o := t.octx
 	t.gB = o.NewGraph(osize, false)
 	for _, tr := range t.params {
@@ -401,8 +449,16 @@ func (t *trainer) buildGraphs() {
 		if tr.decay {
 			params = t.adamDecay
 		}
-		t.gB.Expand(o.AdamWScaled(tr.p, tr.acc, tr.m, tr.v, params, t.gradScale))
+		g := tr.acc
+		if g.Nil() {
+			var err error
+			if g, err = o.Alias(tr.grad); err != nil {
+				return fmt.Errorf("train: gradient of %s: %w", tr.name, err)
+			}
+		}
+		t.gB.Expand(o.AdamWScaled(tr.p, g, tr.m, tr.v, params, t.gradScale))
 	}
+	return nil
 }
 
 // f32Products makes every matrix product of a LoRA forward pass over a stored F16, BF16 or quantized base run
@@ -433,11 +489,14 @@ func (t *trainer) shuffle() {
 
 // nextBatch fills the inputs with the next B sequences and returns how many tokens are learned and present.
 func (t *trainer) nextBatch() (learned, present int) {
-	L, B, V := t.L, t.B, t.V
-	tokens := make([]int32, L*B)
-	labels := make([]float32, V*L*B)
-	rowMask := make([]float32, L*B)
-	uniform := 1 / float32(V)
+	L, B := t.L, t.B
+	if t.tokenBuf == nil {
+		t.tokenBuf, t.targetBuf, t.weightBuf = make([]int32, L*B), make([]int32, L*B), make([]float32, L*B)
+	}
+	tokens, targets, weights := t.tokenBuf, t.targetBuf, t.weightBuf
+	clear(tokens)
+	clear(targets)
+	clear(weights)
 	for b := 0; b < B; b++ {
 		if t.cursor == len(t.order) {
 			t.epoch++
@@ -448,26 +507,26 @@ func (t *trainer) nextBatch() (learned, present int) {
 		t.cursor++
 		for j := 0; j < L; j++ {
 			row := b*L + j
-			lab := labels[row*V : (row+1)*V]
 			if j < len(s.input) {
 				tokens[row] = s.input[j]
 				present++
 			}
 			if j < len(s.input) && s.learn[j] {
-				lab[s.target[j]] = 1
-				rowMask[row] = 1
+				targets[row] = s.target[j]
+				weights[row] = 1
 				learned++
-			} else {
-				for k := range lab {
-					lab[k] = uniform
-				}
 			}
 		}
 	}
+	if learned > 0 {
+		inv := 1 / float32(learned)
+		for i, w := range weights {
+			weights[i] = w * inv
+		}
+	}
 	t.tokens.SetI32(tokens)
-	t.labels.SetF32(labels)
-	t.rowMask.SetF32(rowMask)
-	t.lossScale.SetF32([]float32{float32(L*B) / float32(learned)})
+	t.targets.SetI32(targets)
+	t.rowWeights.SetF32(weights)
 	return learned, present
 }
 
@@ -481,9 +540,8 @@ func (t *trainer) compute() error {
 func (t *trainer) trainStep() (float64, int64, error) {
 	var lossSum float64
 	var tokens int64
-	logV := math.Log(float64(t.V))
 	for micro := 0; micro < t.cfg.Accum; micro++ {
-		learned, present := t.nextBatch()
+		_, present := t.nextBatch()
 		tokens += int64(present)
 		keep := float32(1)
 		if micro == 0 {
@@ -493,9 +551,7 @@ func (t *trainer) trainStep() (float64, int64, error) {
 		if err := t.compute(); err != nil {
 			return 0, tokens, err
 		}
-		// Unlearned rows contribute log V each to ggml's mean; take them out.
-		pad := float64(t.L*t.B - learned)
-		loss := float64(t.loss.F32()[0]) - pad*logV/float64(learned)
+		loss := float64(t.loss.F32()[0])
 		if math.IsNaN(loss) || math.IsInf(loss, 0) {
 			return 0, tokens, fmt.Errorf("%w at step %d (loss %v)", ErrDiverged, t.step+1, loss)
 		}

@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
 
 	"github.com/evomerge/evomerge/internal/atomicfile"
 	"github.com/evomerge/evomerge/internal/safetensors"
@@ -114,17 +113,5 @@ func IndexShards(path string) ([]string, error) {
 	if err := json.Unmarshal(b, &idx); err != nil {
 		return nil, jsonError(path, err)
 	}
-	set := map[string]bool{}
-	for _, s := range idx.WeightMap {
-		if s == "" || filepath.Base(s) != s {
-			return nil, fmt.Errorf("%s: shard name %q must be a plain file name", path, s)
-		}
-		set[s] = true
-	}
-	out := make([]string, 0, len(set))
-	for s := range set {
-		out = append(out, s)
-	}
-	sort.Strings(out)
-	return out, nil
+	return idx.Shards(path)
 }

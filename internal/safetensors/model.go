@@ -61,6 +61,25 @@ type Index struct {
 	WeightMap map[string]string `json:"weight_map"`
 }
 
+// Shards lists the shard files the index's weight map names, sorted, once each.
+// Each must be a plain file name (no directory), so an index cannot reach
+// outside its folder; path names the index file in errors.
+func (idx *Index) Shards(path string) ([]string, error) {
+	set := map[string]bool{}
+	for _, s := range idx.WeightMap {
+		if s == "" || filepath.Base(s) != s {
+			return nil, fmt.Errorf("%s: shard name %q must be a plain file name", path, s)
+		}
+		set[s] = true
+	}
+	out := make([]string, 0, len(set))
+	for s := range set {
+		out = append(out, s)
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
 // OpenModel opens a .safetensors file, or a folder holding model.safetensors or a
 // sharded checkpoint with model.safetensors.index.json.
 func OpenModel(path string) (*Model, error) {
@@ -91,18 +110,10 @@ func OpenModel(path string) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	shardSet := map[string]bool{}
-	for _, s := range idx.WeightMap {
-		if s == "" || filepath.Base(s) != s {
-			return nil, fmt.Errorf("%s: shard name %q must be a plain file name", idxPath, s)
-		}
-		shardSet[s] = true
+	shards, err := idx.Shards(idxPath)
+	if err != nil {
+		return nil, err
 	}
-	shards := make([]string, 0, len(shardSet))
-	for s := range shardSet {
-		shards = append(shards, s)
-	}
-	sort.Strings(shards)
 	for _, s := range shards {
 		if err := m.add(filepath.Join(path, s)); err != nil {
 			m.Close()

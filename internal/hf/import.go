@@ -391,20 +391,13 @@ func archKVs(c llm.Config) []gguf.KV { return c.Metadata() }
 
 // fileType is llama.cpp's general.file_type for the type most 2-D weights have.
 func fileType(infos []gguf.TensorInfo) (uint32, bool) {
-	count := map[gguf.Type]int{}
+	var types []gguf.Type
 	for _, t := range infos {
 		if len(t.Shape) > 1 {
-			count[t.Type]++
+			types = append(types, t.Type)
 		}
 	}
-	best, n := gguf.Type(0), -1
-	for t, c := range count {
-		if c > n || c == n && t < best {
-			best, n = t, c
-		}
-	}
-	ft, ok := map[gguf.Type]uint32{gguf.TypeF32: 0, gguf.TypeF16: 1, gguf.TypeBF16: 32}[best]
-	return ft, ok
+	return gguf.FileType(types)
 }
 
 func reversed(s []int64) []int64 {

@@ -394,22 +394,13 @@ func (m *Model) Metadata() []gguf.KV {
 
 // fileType is llama.cpp's general.file_type for the type most 2-D weights have.
 func fileType(specs []TensorSpec) (uint32, bool) {
-	count := map[gguf.Type]int{}
+	var types []gguf.Type
 	for _, s := range specs {
 		if len(s.Shape) > 1 {
-			count[s.Type]++
+			types = append(types, s.Type)
 		}
 	}
-	best, n := gguf.Type(0), -1
-	for t, c := range count {
-		if c > n || c == n && t < best {
-			best, n = t, c
-		}
-	}
-	ft, ok := map[gguf.Type]uint32{gguf.TypeF32: 0, gguf.TypeF16: 1, gguf.TypeQ4_0: 2, gguf.TypeQ4_1: 3,
-		gguf.TypeQ8_0: 7, gguf.TypeQ5_0: 8, gguf.TypeQ5_1: 9, gguf.TypeQ2_K: 10, gguf.TypeQ3_K: 12,
-		gguf.TypeQ4_K: 15, gguf.TypeQ5_K: 17, gguf.TypeQ6_K: 18, gguf.TypeBF16: 32}[best]
-	return ft, ok
+	return gguf.FileType(types)
 }
 
 // WriteTo writes the model as GGUF.

@@ -102,15 +102,7 @@ func TestInitPopulationFromHFFolders(t *testing.T) {
 // editConfig rewrites keys of a folder's config.json.
 func editConfig(t *testing.T, dir string, edit func(map[string]any)) {
 	t.Helper()
-	p := filepath.Join(dir, hf.ConfigName)
-	b, err := os.ReadFile(p)
-	require.NoError(t, err)
-	var c map[string]any
-	require.NoError(t, json.Unmarshal(b, &c))
-	edit(c)
-	b, err = json.Marshal(c)
-	require.NoError(t, err)
-	require.NoError(t, os.WriteFile(p, b, 0o644))
+	require.NoError(t, hftest.EditConfig(dir, edit))
 }
 
 // A run started with `temporal workflow start` skips the starter's checks: InitPopulation refuses the

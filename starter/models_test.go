@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,7 +9,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/evomerge/evomerge/internal/hf"
 	"github.com/evomerge/evomerge/internal/hf/hftest"
 	"github.com/evomerge/evomerge/internal/store/s3test"
 )
@@ -21,15 +19,7 @@ func hfFolder(t *testing.T, dir, name string, o hftest.Options, edit func(map[st
 	d := filepath.Join(dir, name)
 	require.NoError(t, hftest.Write(d, o))
 	if edit != nil {
-		p := filepath.Join(d, hf.ConfigName)
-		b, err := os.ReadFile(p)
-		require.NoError(t, err)
-		var c map[string]any
-		require.NoError(t, json.Unmarshal(b, &c))
-		edit(c)
-		b, err = json.Marshal(c)
-		require.NoError(t, err)
-		require.NoError(t, os.WriteFile(p, b, 0o644))
+		require.NoError(t, hftest.EditConfig(d, edit))
 	}
 	return d
 }

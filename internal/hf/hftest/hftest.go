@@ -282,3 +282,22 @@ func writeWeights(dir string, o Options, hd int) error {
 	}
 	return nil
 }
+
+// EditConfig rewrites the config.json of the folder dir through edit, for tests
+// of folders whose config is wrong in one key.
+func EditConfig(dir string, edit func(map[string]any)) error {
+	p := filepath.Join(dir, "config.json")
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return err
+	}
+	var c map[string]any
+	if err := json.Unmarshal(b, &c); err != nil {
+		return fmt.Errorf("%s: %w", p, err)
+	}
+	edit(c)
+	if b, err = json.Marshal(c); err != nil {
+		return err
+	}
+	return os.WriteFile(p, b, 0o644)
+}

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/evomerge/evomerge/internal/jsonpos"
 	"github.com/evomerge/evomerge/internal/llm"
 )
 
@@ -87,7 +88,7 @@ func ParseConfig(data []byte, name string) (*Config, error) {
 	var c Config
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&c); err != nil {
-		return nil, jsonError(name, err)
+		return nil, jsonError(name, data, err)
 	}
 	if dec.More() {
 		return nil, fmt.Errorf("hf: %s: data after the JSON object", name)
@@ -95,8 +96,12 @@ func ParseConfig(data []byte, name string) (*Config, error) {
 	return &c, nil
 }
 
-// jsonError names the key a decoding error is about, when encoding/json knows it.
-func jsonError(name string, err error) error {
+// jsonError names the line and column of a decoding error in data, and the key it is about when
+// encoding/json knows it.
+func jsonError(name string, data []byte, err error) error {
+	if line, col, ok := jsonpos.Locate(data, err); ok {
+		name = fmt.Sprintf("%s:%d:%d", name, line, col)
+	}
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) && te.Field != "" {
 		return fmt.Errorf("hf: %s: key %s: %s is not a %s", name, te.Field, te.Value, te.Type)

@@ -111,7 +111,7 @@ func IndexShards(path string) ([]string, error) {
 	}
 	var idx safetensors.Index
 	if err := json.Unmarshal(b, &idx); err != nil {
-		return nil, jsonError(path, err)
+		return nil, jsonError(path, b, err)
 	}
 	return idx.Shards(path)
 }

@@ -345,6 +345,15 @@ func TestExportEngineModel(t *testing.T) {
 	}
 }
 
+// editConfigText replaces text in config.json (hftest writes it indented, one key a line).
+func editConfigText(old, new string) func(string) {
+	return func(dir string) {
+		p := filepath.Join(dir, ConfigName)
+		b, _ := os.ReadFile(p)
+		os.WriteFile(p, bytes.Replace(b, []byte(old), []byte(new), 1), 0o644)
+	}
+}
+
 func TestRefusals(t *testing.T) {
 	write := func(t *testing.T, o hftest.Options, edit func(dir string)) string {
 		dir := filepath.Join(t.TempDir(), "model-x")
@@ -397,6 +406,11 @@ func TestRefusals(t *testing.T) {
 		}, []string{"tokenizer.json", "pre_tokenizer", `\p{N}{1,5}`}},
 		{"unreadable config", func(dir string) { os.WriteFile(filepath.Join(dir, ConfigName), []byte("{"), 0o644) },
 			[]string{"config.json"}},
+		{"config syntax", func(dir string) {
+			os.WriteFile(filepath.Join(dir, ConfigName), []byte("{\n  \"hidden_size\": 32,\n  \"vocab_size\": 300,,\n}"), 0o644)
+		}, []string{"config.json:3:21: invalid character ','"}},
+		{"config key type line", editConfigText(`"num_hidden_layers": 2`, `"num_hidden_layers": "2"`),
+			[]string{"config.json:13:26: key num_hidden_layers"}},
 		{"extra tensor", func(dir string) {
 			os.Remove(filepath.Join(dir, SafetensorsName))
 			o := hftest.Default()

@@ -265,7 +265,7 @@ func buildVocab(src tokenizerSources, n int) (*vocab, error) {
 	var tc tokenizerConfig
 	if src.config != nil {
 		if err := json.Unmarshal(src.config, &tc); err != nil {
-			return nil, jsonError(src.configName, err)
+			return nil, jsonError(src.configName, src.config, err)
 		}
 	}
 	var v *vocab
@@ -279,7 +279,7 @@ func buildVocab(src tokenizerSources, n int) (*vocab, error) {
 		var tj tokenizerJSON
 		if src.json != nil {
 			if err := json.Unmarshal(src.json, &tj); err != nil {
-				return nil, jsonError(src.jsonName, err)
+				return nil, jsonError(src.jsonName, src.json, err)
 			}
 		}
 		if err := v.addTokens(tj.AddedTokens, tc.AddedTokensDecoder, false); err != nil {
@@ -410,7 +410,7 @@ func (v *vocab) addTokens(list []addedToken, decoder map[string]addedTD, onlyNew
 func bpeVocab(data []byte, n int) (*vocab, error) {
 	var tj tokenizerJSON
 	if err := json.Unmarshal(data, &tj); err != nil {
-		return nil, jsonError(TokenizerJSONName, err)
+		return nil, jsonError(TokenizerJSONName, data, err)
 	}
 	if tj.Model.Type != "BPE" {
 		return nil, fmt.Errorf("key model.type: %q is not supported (byte-level BPE is; SentencePiece needs %s)", tj.Model.Type, TokenizerModelName)

@@ -87,9 +87,17 @@ publish: {kind: path, path: `+winnerPath+`}
 	out, err = cli("schedule", "create", "-f", config("itest", 2, ""), "--every", "24h", "--paused")
 	require.NoError(t, err, out)
 	require.Contains(t, out, `continuing lineage "itest"`)
-	out, err = cli("schedule", "list")
-	require.NoError(t, err, out)
-	require.Regexp(t, `itest-schedule\s+paused\s+every 24h0m0s`, out)
+	// Schedules are listed through Temporal's visibility store, which lags a create by a moment under load.
+	listed := regexp.MustCompile(`itest-schedule\s+paused\s+every 24h0m0s`)
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		out, err = cli("schedule", "list")
+		if err == nil && listed.MatchString(out) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("schedule list never showed itest-schedule: %v\n%s", err, out)
+		}
+	}
 	out, err = cli("schedule", "delete", "itest-schedule")
 	require.NoError(t, err, out)
 

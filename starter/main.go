@@ -28,8 +28,9 @@ commands:
   merge -c mergekit.yaml -o out.gguf   one-off local merge, no Temporal
   eval -m model.gguf -f suite.yaml     score one model on a suite file (fitness.dev's task schema), no Temporal
   experiment -f exp.yaml [--watch] [--local]  equal-compute experiment: arms x seeds, mean ± 95% CI, verdict
+  pull <name> [-o dir]       copy a winner published to the store out as <name>.gguf and <name>-hf/, no Temporal
 
-Temporal connection flags (all commands but quickstart, merge and eval), or env:
+Temporal connection flags (all commands but quickstart, merge, eval and pull), or env:
   --address    TEMPORAL_ADDRESS    (default localhost:7233)
   --namespace  TEMPORAL_NAMESPACE  (default default)
   --tls-cert / --tls-key / --tls-ca  TEMPORAL_TLS_CERT / _KEY / _CA
@@ -81,6 +82,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return cmdEval(ctx, rest, stdout, stderr)
 	case "experiment":
 		return cmdExperiment(ctx, rest, stdout, stderr)
+	case "pull":
+		return cmdPull(ctx, rest, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil

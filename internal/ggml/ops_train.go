@@ -220,3 +220,9 @@ func (c *Context) SumSquares(a Tensor) Tensor {
 	}
 	return Tensor{C.evo_sum_squares_node(c.c, a.t)}
 }
+
+// CPUOnly reports whether b runs every node on the CPU (no GPU backend). The package's custom ops (the training
+// GEMM of ProductsToGEMM, AdamWScaled, SumSquares, the fused cross-entropy) have CPU kernels only: with a GPU,
+// ggml's scheduler would run them on the CPU over copies of device tensors (an in-place optimizer step would
+// update the copy and be lost), so graphs for such a backend are built from ggml's native ops instead.
+func (b *Backend) CPUOnly() bool { return b.gpu == nil }

@@ -64,6 +64,12 @@ type Result struct {
 	// Requantized names the LoRA-adapted tensors of a quantized base (Q8_0, Q4_K...): each was dequantized,
 	// had the adapter added and was quantized again to its type, so it carries a second rounding.
 	Requantized []string
+	// StateBytes is the trainer's own resident memory: the trained tensors (F32 weights, or LoRA's adapters),
+	// their AdamW moments and accumulators, and the step's inputs. The frozen base of a LoRA run is not in it.
+	StateBytes int64
+	// GraphBytes is the memory of the forward/backward and optimizer graphs' intermediate tensors
+	// (activations, gradients, temporaries).
+	GraphBytes int64
 }
 
 // trainable is a tensor the optimizer updates, with its AdamW moments and gradient accumulator.
@@ -147,7 +153,7 @@ func Run(ctx context.Context, job Job) (*llm.Model, Result, error) {
 		return nil, Result{}, err
 	}
 	defer t.close()
-	res := Result{Backend: t.fwd.Name()}
+	res := Result{Backend: t.fwd.Name(), StateBytes: t.buf.Bytes(), GraphBytes: t.fwd.ComputeBytes() + t.opt.ComputeBytes()}
 	if job.ResumeFrom != "" {
 		if err := t.loadCheckpoint(job.ResumeFrom); err != nil {
 			return nil, Result{}, err

@@ -12,7 +12,10 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
+	"runtime"
+	"runtime/debug"
 	"strconv"
 	"time"
 
@@ -49,6 +52,7 @@ func main() {
 	batch := flag.Int("batch", 8, "sequences per step")
 	method := flag.String("method", "full", "full or lora (LoRA: rank 8 on q and v; the reference always runs full)")
 	noRef := flag.Bool("no-ref", false, "skip the PyTorch reference")
+	mem := flag.Bool("mem", false, "memory check: save the random base as GGUF, load it back with the peak RSS reset, and print the peak RSS of training against base file + trainer state + graphs + 256 MiB")
 	flag.Parse()
 	if *big {
 		*shape = "113m"
@@ -61,7 +65,7 @@ func main() {
 	if !ok {
 		check(fmt.Errorf("bench-train: -type %q is not f32, f16, bf16, q8_0 or q4_k", *typ))
 	}
-	ours, err := Engine(cfg, wt, *batch, *steps, *threads, *device, *method)
+	ours, err := Engine(cfg, wt, *batch, *steps, *threads, *device, *method, *mem)
 	check(err)
 	params := float64(cfg.Parameters(false))
 	fmt.Printf("engine %s (ggml %s, %d threads): %8.1f tokens/s  (d=%d, %d layers, vocab %d, ctx %d, batch %d, %.1fM params)\n",
@@ -86,10 +90,17 @@ func main() {
 
 // Engine trains a random-weight model of shape cfg for 3 warm-up and then steps timed steps on random
 // lower-case byte texts of exactly cfg.Context tokens, and returns the timed tokens/s.
-func Engine(cfg llm.Config, typ ggml.Type, batch, steps, threads int, device, method string) (float64, error) {
-	base, err := RandomModel(cfg, typ, 1, llm.Options{Threads: threads, Device: device, CUDALibrary: *cudaLibrary})
+func Engine(cfg llm.Config, typ ggml.Type, batch, steps, threads int, device, method string, mem bool) (float64, error) {
+	o := llm.Options{Threads: threads, Device: device, CUDALibrary: *cudaLibrary}
+	base, err := RandomModel(cfg, typ, 1, o)
 	if err != nil {
 		return 0, err
+	}
+	var fileBytes int64
+	if mem {
+		if base, fileBytes, err = reload(base, o); err != nil {
+			return 0, err
+		}
 	}
 	defer base.Close()
 	rng := rand.New(rand.NewPCG(1, 2))
@@ -102,18 +113,100 @@ func Engine(cfg llm.Config, typ ggml.Type, batch, steps, threads int, device, me
 		data = append(data, train.Example{Text: string(b)})
 	}
 	const warmup = 3
-	var start time.Time
-	_, _, err = train.Run(context.Background(), train.Job{Base: base, Data: data,
+	var start, end time.Time
+	var peak int64
+	var peakErr error
+	out, res, err := train.Run(context.Background(), train.Job{Base: base, Data: data,
 		Config: train.Config{Steps: warmup + steps, LR: 1e-3, BatchSize: batch, Seed: 1, Method: method},
 		Progress: func(p train.Progress) {
-			if p.Step == warmup {
+			switch p.Step {
+			case warmup:
 				start = time.Now()
+			case warmup + steps:
+				// The timed steps end here, as the reference's do: building the output model is not a step.
+				end = time.Now()
+				if mem {
+					peak, peakErr = peakRSS()
+				}
 			}
 		}})
 	if err != nil {
 		return 0, err
 	}
-	return float64(steps*batch*cfg.Context) / time.Since(start).Seconds(), nil
+	built := time.Since(end)
+	out.Close()
+	tokS := float64(steps*batch*cfg.Context) / end.Sub(start).Seconds()
+	fmt.Printf("output model built in %.2f s (after the timed steps)\n", built.Seconds())
+	if mem {
+		if peakErr != nil {
+			return 0, peakErr
+		}
+		peakAll, err := peakRSS()
+		if err != nil {
+			return 0, err
+		}
+		const MiB = 1 << 20
+		budget := fileBytes + res.StateBytes + res.GraphBytes + 256*MiB
+		verdict := "within"
+		if peak > budget {
+			verdict = "OVER"
+		}
+		fmt.Printf("memory %s over a %s base: peak RSS %d MiB since the base was loaded, to the last step; base file %d + trainer state (adapters or weights, moments) %d + graphs (activations, gradients) %d + 256 = %d MiB: %s\n",
+			method, typeName(typ), peak/MiB, fileBytes/MiB, res.StateBytes/MiB, res.GraphBytes/MiB, budget/MiB, verdict)
+		fmt.Printf("memory with the output model built (merged weights, a second model): peak RSS %d MiB\n", peakAll/MiB)
+	}
+	return tokS, nil
+}
+
+func typeName(t ggml.Type) string {
+	for name, u := range types {
+		if u == t {
+			return name
+		}
+	}
+	return fmt.Sprint(int(t))
+}
+
+// reload saves m as GGUF, closes it, returns the host memory its generation used to the OS, resets the peak RSS
+// (Linux clear_refs 5) and loads the file back: the peak measured after it is that of a fine-tune of a model
+// loaded from its file, as the workers run it. It returns the model and the file's size.
+func reload(m *llm.Model, o llm.Options) (*llm.Model, int64, error) {
+	dir, err := os.MkdirTemp("", "bench-train-")
+	if err != nil {
+		return nil, 0, err
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "base.gguf")
+	if _, err := m.Save(path); err != nil {
+		m.Close()
+		return nil, 0, err
+	}
+	m.Close()
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, 0, err
+	}
+	runtime.GC()
+	debug.FreeOSMemory()
+	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
+		return nil, 0, fmt.Errorf("resetting the peak RSS: %w", err)
+	}
+	loaded, err := llm.Load(path, o)
+	return loaded, st.Size(), err
+}
+
+// peakRSS is the process's peak resident set (VmHWM) in bytes.
+func peakRSS() (int64, error) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, err
+	}
+	m := regexp.MustCompile(`VmHWM:\s+(\d+) kB`).FindSubmatch(b)
+	if m == nil {
+		return 0, fmt.Errorf("no VmHWM in /proc/self/status")
+	}
+	kb, err := strconv.ParseInt(string(m[1]), 10, 64)
+	return kb << 10, err
 }
 
 // RandomModel builds a model of shape cfg with N(0, 0.02) weights (norms 1), its matrices stored as typ, and

@@ -7,6 +7,9 @@ package ggml
 #include "gemm.h"
 #include "adamw.h"
 
+size_t ggml_backend_sched_get_buffer_size(ggml_backend_sched_t sched, ggml_backend_t backend);
+size_t ggml_backend_buffer_get_size(ggml_backend_buffer_t buffer);
+
 enum { evo_F32 = 0, evo_OP_MUL_MAT = 29, evo_OP_OUT_PROD = 31, evo_OP_CPY = 34, evo_OP_TRANSPOSE = 39 };
 
 // evo_transposed returns a contiguous F32 tensor holding x with dimensions 0 and 1 swapped. A transpose view of
@@ -219,4 +222,28 @@ func (c *Context) SumSquares(a Tensor) Tensor {
 		panic("ggml: SumSquares needs a contiguous F32 tensor") // programming error, not input
 	}
 	return Tensor{C.evo_sum_squares_node(c.c, a.t)}
+}
+
+// CPUOnly reports whether b runs every node on the CPU (no GPU backend). The package's custom ops (the training
+// GEMM of ProductsToGEMM, AdamWScaled, SumSquares, the fused cross-entropy) have CPU kernels only: with a GPU,
+// ggml's scheduler would run them on the CPU over copies of device tensors (an in-place optimizer step would
+// update the copy and be lost), so graphs for such a backend are built from ggml's native ops instead.
+func (b *Backend) CPUOnly() bool { return b.gpu == nil }
+
+// ComputeBytes is the memory the scheduler holds, over all devices, for the intermediate tensors of the graphs
+// allocated so far (activations, gradients, temporaries).
+func (b *Backend) ComputeBytes() int64 {
+	n := int64(C.ggml_backend_sched_get_buffer_size(b.sched, b.cpu))
+	if b.gpu != nil {
+		n += int64(C.ggml_backend_sched_get_buffer_size(b.sched, b.gpu))
+	}
+	return n
+}
+
+// Bytes is the size of the buffer.
+func (buf *Buffer) Bytes() int64 {
+	if buf == nil || buf.b == nil {
+		return 0
+	}
+	return int64(C.ggml_backend_buffer_get_size(buf.b))
 }

@@ -40,7 +40,7 @@ func FuzzLoadCheckpoint(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	tr, err := newTrainer(full, base, seqs)
+	tr, err := newTrainer(full, base, seqs, opsAuto)
 	if err != nil {
 		f.Fatal(err)
 	}

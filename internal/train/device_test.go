@@ -2,6 +2,7 @@ package train
 
 import (
 	"context"
+	"math"
 	"os"
 	"strings"
 	"testing"
@@ -26,7 +27,7 @@ func TestTrainerUsesTheModelsBackend(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tr, err := newTrainer(cfg, base, seqs)
+	tr, err := newTrainer(cfg, base, seqs, opsAuto)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +57,10 @@ func TestFineTuneReportsAndKeepsTheDevice(t *testing.T) {
 }
 
 // TestFineTuneOnCUDA runs where a CUDA build of ggml is given (EVOMERGE_CUDA_LIB, as infra/gpu-check.sh
-// sets it): a model loaded on the GPU is fine-tuned on the GPU.
+// sets it): a model loaded on the GPU is fine-tuned on the GPU, on ggml's native ops (the package's CPU
+// kernels would run on copies of the device tensors), and trains as the same job on the CPU does: the weights
+// move, and the losses and final weights agree with the CPU run's. The tolerances are those of
+// TestNativeOpsMatchFusedKernels widened 10x for cuBLAS's own summation order.
 func TestFineTuneOnCUDA(t *testing.T) {
 	lib := os.Getenv("EVOMERGE_CUDA_LIB")
 	if lib == "" {
@@ -72,12 +76,33 @@ func TestFineTuneOnCUDA(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer gpu.Close()
-	out, res, err := Run(context.Background(), Job{Base: gpu, Data: qa, Config: Config{Steps: 2, LR: 1e-3, BatchSize: 2, Seed: 1}})
-	if err != nil {
-		t.Fatal(err)
+	if gpu.Backend().CPUOnly() {
+		t.Fatalf("model loaded with -device cuda runs on %q", gpu.Backend().Name())
 	}
-	defer out.Close()
-	if !strings.HasPrefix(res.Backend, "cuda") || !strings.HasPrefix(out.Backend().Name(), "cuda") {
-		t.Fatalf("fine-tune ran on %q, result on %q; want cuda", res.Backend, out.Backend().Name())
+	for _, cfg := range []Config{
+		{Steps: 5, LR: 3e-3, BatchSize: 2, Seed: 1},
+		{Method: "lora", Steps: 5, LR: 1e-2, BatchSize: 2, Accum: 2, Seed: 2},
+	} {
+		var gpuLosses []float64
+		out, res, err := Run(context.Background(), Job{Base: gpu, Data: qa, Config: cfg,
+			Progress: func(p Progress) { gpuLosses = append(gpuLosses, p.Loss) }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer out.Close()
+		if !strings.HasPrefix(res.Backend, "cuda") || !strings.HasPrefix(out.Backend().Name(), "cuda") {
+			t.Fatalf("fine-tune ran on %q, result on %q; want cuda", res.Backend, out.Backend().Name())
+		}
+		cpuLosses, cpuOut := stepLosses(t, Job{Base: cpu, Data: qa, Config: cfg})
+		for i := range cpuLosses {
+			if rel := math.Abs(gpuLosses[i]-cpuLosses[i]) / math.Abs(cpuLosses[i]); rel > 1e-3 {
+				t.Errorf("%s step %d: loss on the GPU %v, on the CPU %v", cfg.Method, i+1, gpuLosses[i], cpuLosses[i])
+			}
+		}
+		moved, apart := weightDrift(t, cpu, out, cpuOut)
+		t.Logf("%s: weights moved %.3e on the GPU, GPU vs CPU %.3e apart", cfg.Method, moved, apart)
+		if moved == 0 || apart > 1e-1*moved {
+			t.Errorf("%s: weights moved %.3e on the GPU, %.3e away from the CPU run's", cfg.Method, moved, apart)
+		}
 	}
 }

@@ -58,10 +58,15 @@ func TestMemorisesASequence(t *testing.T) {
 	}
 }
 
-func TestResumeIsBitIdentical(t *testing.T) {
+func TestResumeIsBitIdentical(t *testing.T) { resumeIsBitIdentical(t, opsAuto) }
+
+// On ggml's native ops (what a GPU backend runs) too.
+func TestResumeIsBitIdenticalNativeOps(t *testing.T) { resumeIsBitIdentical(t, opsNative) }
+
+func resumeIsBitIdentical(t *testing.T, ops opsPath) {
 	base := tinyModel(t, 2)
 	cfg := Config{Steps: 9, LR: 3e-3, Warmup: 2, BatchSize: 3, Accum: 2, Seed: 5, WeightDecay: 0.01}
-	straight, straightRes, err := Run(context.Background(), Job{Base: base, Data: qa, Config: cfg})
+	straight, straightRes, err := Run(context.Background(), Job{Base: base, Data: qa, Config: cfg, ops: ops})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +80,7 @@ func TestResumeIsBitIdentical(t *testing.T) {
 	var ckpts []string
 	// First run: cancelled after step 5 (a checkpoint at 4, another written on cancellation at 5).
 	ctx, cancel := context.WithCancel(context.Background())
-	_, _, err = Run(ctx, Job{Base: base, Data: qa, Config: cfg, CheckpointDir: dir,
+	_, _, err = Run(ctx, Job{Base: base, Data: qa, Config: cfg, CheckpointDir: dir, ops: ops,
 		OnCheckpoint: func(p string, step int) error { ckpts = append(ckpts, p); return nil },
 		Progress: func(p Progress) {
 			if p.Step == 5 {
@@ -89,7 +94,7 @@ func TestResumeIsBitIdentical(t *testing.T) {
 		t.Fatalf("checkpoints %v", ckpts)
 	}
 	for _, ck := range ckpts {
-		resumed, res, err := Run(context.Background(), Job{Base: base, Data: qa, Config: cfg, ResumeFrom: ck, CheckpointDir: t.TempDir()})
+		resumed, res, err := Run(context.Background(), Job{Base: base, Data: qa, Config: cfg, ResumeFrom: ck, CheckpointDir: t.TempDir(), ops: ops})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -108,7 +113,7 @@ func TestResumeIsBitIdentical(t *testing.T) {
 	// A checkpoint from other hyperparameters is refused.
 	other := cfg
 	other.LR = 1e-3
-	if _, _, err := Run(context.Background(), Job{Base: base, Data: qa, Config: other, ResumeFrom: ckpts[0], CheckpointDir: dir}); err == nil {
+	if _, _, err := Run(context.Background(), Job{Base: base, Data: qa, Config: other, ResumeFrom: ckpts[0], CheckpointDir: dir, ops: ops}); err == nil {
 		t.Fatal("checkpoint of another configuration accepted")
 	}
 }
@@ -153,7 +158,7 @@ func TestLoRAMergeEqualsRuntimeAdapter(t *testing.T) {
 		t.Fatal(err)
 	}
 	seqs, _ := tokenize(base.Tok, qa, base.Window())
-	tr, err := newTrainer(cfg, base, seqs)
+	tr, err := newTrainer(cfg, base, seqs, opsAuto)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,11 +241,16 @@ func maxAbs(v []float32) float64 {
 
 // The analytic gradient of every parameter kind of a llama block (and the embedding, final norm and output)
 // agrees with central finite differences of the loss.
-func TestGradientCheck(t *testing.T) {
+func TestGradientCheck(t *testing.T) { gradientCheck(t, opsAuto) }
+
+// On ggml's native ops (what a GPU backend runs) too.
+func TestGradientCheckNativeOps(t *testing.T) { gradientCheck(t, opsNative) }
+
+func gradientCheck(t *testing.T, ops opsPath) {
 	base := tinyModel(t, 6)
 	cfg, _ := Config{Steps: 1, LR: 1e-3, BatchSize: 2, Seed: 6}.withDefaults(base.Config)
 	seqs, _ := tokenize(base.Tok, qa, base.Window())
-	tr, err := newTrainer(cfg, base, seqs)
+	tr, err := newTrainer(cfg, base, seqs, ops)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -263,7 +273,7 @@ func TestGradientCheck(t *testing.T) {
 		if err := tr.compute(); err != nil {
 			t.Fatal(err)
 		}
-		return float64(tr.loss.F32()[0])
+		return tr.lossValue()
 	}
 	lossAt()
 	kinds := []string{"token_embd.weight", "output_norm.weight", "output.weight"}

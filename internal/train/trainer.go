@@ -33,7 +33,21 @@ type Job struct {
 	// OnCheckpoint is called with each checkpoint written (path, step), e.g. to copy it to a store.
 	OnCheckpoint func(path string, step int) error
 	Progress     func(Progress)
+	// ops picks the kernels (tests force ggml's native ones on the CPU).
+	ops opsPath
 }
+
+// opsPath chooses the kernels of the training graphs.
+type opsPath int
+
+const (
+	// opsAuto: the package's fused CPU kernels (training GEMM, fused cross-entropy, one-pass gradient norm,
+	// fused AdamW) when the backend is the CPU alone, ggml's native ops when it has a GPU.
+	opsAuto opsPath = iota
+	// opsNative: ggml's native ops (MUL_MAT, OUT_PROD rewritten as MUL_MAT, masked dense-label cross-entropy,
+	// SUM(SQR), OPT_STEP_ADAMW), which every backend runs on its own device.
+	opsNative
+)
 
 // Result summarises a finished fine-tune.
 type Result struct {
@@ -50,6 +64,12 @@ type Result struct {
 	// Requantized names the LoRA-adapted tensors of a quantized base (Q8_0, Q4_K...): each was dequantized,
 	// had the adapter added and was quantized again to its type, so it carries a second rounding.
 	Requantized []string
+	// StateBytes is the trainer's own resident memory: the trained tensors (F32 weights, or LoRA's adapters),
+	// their AdamW moments and accumulators, and the step's inputs. The frozen base of a LoRA run is not in it.
+	StateBytes int64
+	// GraphBytes is the memory of the forward/backward and optimizer graphs' intermediate tensors
+	// (activations, gradients, temporaries).
+	GraphBytes int64
 }
 
 // trainable is a tensor the optimizer updates, with its AdamW moments and gradient accumulator.
@@ -92,6 +112,13 @@ type trainer struct {
 	tokenBuf, targetBuf []int32
 	weightBuf           []float32
 
+	// native: the graphs use ggml's native ops only (a GPU backend, or forced by a test); the loss is then
+	// ggml's dense-label cross-entropy over row-masked logits, scaled to the mean over learned rows.
+	native                     bool
+	labels, rowMask, lossScale ggml.Tensor
+	labelBuf, rowMaskBuf       []float32
+	learned                    int // learned rows of the current batch (native path)
+
 	gctx, octx   *ggml.Context
 	gA, gB       ggml.Graph // gA: forward and backward as ggml built them (gradient lookups)
 	gRun         ggml.Graph // gA with the matrix-product backward rewritten (what is computed)
@@ -121,12 +148,12 @@ func Run(ctx context.Context, job Job) (*llm.Model, Result, error) {
 	if cfg.CheckpointEvery > 0 && job.CheckpointDir == "" {
 		return nil, Result{}, fmt.Errorf("train: checkpoint_every is set but no checkpoint directory was given")
 	}
-	t, err := newTrainer(cfg, job.Base, seqs)
+	t, err := newTrainer(cfg, job.Base, seqs, job.ops)
 	if err != nil {
 		return nil, Result{}, err
 	}
 	defer t.close()
-	res := Result{Backend: t.fwd.Name()}
+	res := Result{Backend: t.fwd.Name(), StateBytes: t.buf.Bytes(), GraphBytes: t.fwd.ComputeBytes() + t.opt.ComputeBytes()}
 	if job.ResumeFrom != "" {
 		if err := t.loadCheckpoint(job.ResumeFrom); err != nil {
 			return nil, Result{}, err
@@ -169,9 +196,10 @@ func Run(ctx context.Context, job Job) (*llm.Model, Result, error) {
 	return out, res, err
 }
 
-func newTrainer(cfg Config, base *llm.Model, seqs []sequence) (*trainer, error) {
+func newTrainer(cfg Config, base *llm.Model, seqs []sequence, ops opsPath) (*trainer, error) {
 	t := &trainer{cfg: cfg, model: base.Config, base: base, seqs: seqs, B: cfg.BatchSize, V: base.Config.Vocab,
-		weights: map[string]ggml.Tensor{}, lora: map[string][2]*trainable{}}
+		weights: map[string]ggml.Tensor{}, lora: map[string][2]*trainable{},
+		native: ops == opsNative || !base.Backend().CPUOnly()}
 	for i, s := range seqs {
 		t.L = max(t.L, len(s.input))
 		for _, id := range s.target {
@@ -302,6 +330,11 @@ func (t *trainer) buildStatic() error {
 	t.adamDecay = c.New(ggml.F32, 7)
 	t.adamNoDecay = c.New(ggml.F32, 7)
 	t.gradScale = c.New(ggml.F32, 1)
+	if t.native {
+		t.labels = c.New(ggml.F32, int64(t.V), L*B)
+		t.rowMask = c.New(ggml.F32, 1, L*B)
+		t.lossScale = c.New(ggml.F32, 1)
+	}
 	buf, err := t.fwd.Alloc(c)
 	if err != nil {
 		return err
@@ -380,18 +413,28 @@ func (t *trainer) buildGraphs() error {
 		f32Products(c, &w)
 	}
 	logits := llm.Forward(c, t.gA, t.model, &w, llm.Batch{Tokens: t.tokens, Pos: t.pos, Mask: t.mask, L: t.L, B: t.B, Linear: t.linear(c)})
-	// Mean loss over the learned rows: each has weight 1/learned, the others 0 (no loss, zero gradient). The
-	// fused kernel needs no dense [V, L·B] labels and no masking multiply over the logits.
-	loss, err := c.CrossEntropyRows(c.Reshape2D(logits, int64(t.V), int64(t.L*t.B)), t.targets, t.rowWeights)
-	if err != nil {
-		return err
+	logits2 := c.Reshape2D(logits, int64(t.V), int64(t.L*t.B))
+	if t.native {
+		// ggml's mean cross-entropy over all L·B rows: rows not learned are multiplied by 0 (a zero gradient
+		// whatever their uniform label; nextBatch takes their log V out of the loss), and lossScale turns the
+		// mean over L·B rows into the mean over the learned ones.
+		t.loss = c.Mul(c.CrossEntropy(c.Mul(logits2, t.rowMask), t.labels), t.lossScale)
+	} else {
+		// Mean loss over the learned rows: each has weight 1/learned, the others 0 (no loss, zero gradient).
+		// The fused kernel needs no dense [V, L·B] labels and no masking multiply over the logits.
+		loss, err := c.CrossEntropyRows(logits2, t.targets, t.rowWeights)
+		if err != nil {
+			return err
+		}
+		t.loss = loss
 	}
-	t.loss = loss
 	t.loss.SetLoss()
 	t.loss.SetOutput()
 	t.gA.Expand(t.loss)
 	t.gA.BuildBackward(c)
-	t.gA.FuseCrossEntropy(c)
+	if !t.native {
+		t.gA.FuseCrossEntropy(c)
+	}
 	for _, r := range c.NormOutputs() {
 		if g := t.gA.Grad(r); !g.Nil() {
 			g.SetOutput()
@@ -416,7 +459,12 @@ func (t *trainer) buildGraphs() error {
 			t.gA.Expand(store)
 			outputs = append(outputs, store)
 		}
-		sq := c.SumSquares(tr.accNext)
+		var sq ggml.Tensor
+		if t.native {
+			sq = c.Sum(c.Sqr(tr.accNext))
+		} else {
+			sq = c.SumSquares(tr.accNext)
+		}
 		if norm.Nil() {
 			norm = sq
 		} else {
@@ -427,8 +475,11 @@ func (t *trainer) buildGraphs() error {
 	t.gnorm2.SetOutput()
 	t.gA.Expand(t.gnorm2)
 	// ggml's backward of every matrix product is OUT_PROD, a scalar loop on the CPU (about 60 % of a step at
-	// 113M parameters); the same products as MUL_MAT of transposed operands run on the blocked kernels.
-	t.gA.ProductsToGEMM(c)
+	// 113M parameters). On the CPU the package's GEMM computes every F32 product; what is left (and, on the
+	// native path, every OUT_PROD) becomes MUL_MAT of transposed operands, which runs on the blocked kernels.
+	if !t.native {
+		t.gA.ProductsToGEMM(c)
+	}
 	t.gA.OutProdToMulMat(c)
 	t.gRun = c.GraphOf(2*size, append(outputs, t.gnorm2)...)
 	t.lossSeed = t.gA.LossSeed(t.loss)
@@ -456,7 +507,11 @@ func (t *trainer) buildOptimizer() error {
 				return fmt.Errorf("train: gradient of %s: %w", tr.name, err)
 			}
 		}
-		t.gB.Expand(o.AdamWScaled(tr.p, g, tr.m, tr.v, params, t.gradScale))
+		if t.native {
+			t.gB.Expand(o.AdamWStep(tr.p, o.Mul(g, t.gradScale), tr.m, tr.v, params))
+		} else {
+			t.gB.Expand(o.AdamWScaled(tr.p, g, tr.m, tr.v, params, t.gradScale))
+		}
 	}
 	return nil
 }
@@ -525,15 +580,63 @@ func (t *trainer) nextBatch() (learned, present int) {
 		}
 	}
 	t.tokens.SetI32(tokens)
-	t.targets.SetI32(targets)
-	t.rowWeights.SetF32(weights)
+	if t.native {
+		t.setLabels(weights)
+	} else {
+		t.targets.SetI32(targets)
+		t.rowWeights.SetF32(weights)
+	}
 	return learned, present
+}
+
+// setLabels fills the native path's dense labels (one-hot at the target of a learned row, uniform 1/V
+// elsewhere), the row mask and the loss scale L·B/learned from the targets and row weights nextBatch made.
+func (t *trainer) setLabels(weights []float32) {
+	V, R := t.V, t.L*t.B
+	if t.labelBuf == nil {
+		t.labelBuf, t.rowMaskBuf = make([]float32, V*R), make([]float32, R)
+	}
+	uniform := 1 / float32(V)
+	learned := 0
+	for r := 0; r < R; r++ {
+		lab := t.labelBuf[r*V : (r+1)*V]
+		if weights[r] == 0 {
+			for k := range lab {
+				lab[k] = uniform
+			}
+			t.rowMaskBuf[r] = 0
+			continue
+		}
+		clear(lab)
+		lab[t.targetBuf[r]] = 1
+		t.rowMaskBuf[r] = 1
+		learned++
+	}
+	scale := float32(0)
+	if learned > 0 {
+		scale = float32(R) / float32(learned)
+	}
+	t.labels.SetF32(t.labelBuf)
+	t.rowMask.SetF32(t.rowMaskBuf)
+	t.lossScale.SetF32([]float32{scale})
+	t.learned = learned
 }
 
 // compute runs the forward and backward graph once on the current inputs.
 func (t *trainer) compute() error {
 	t.lossSeed.SetF32([]float32{1})
 	return t.fwd.Compute(t.gRun)
+}
+
+// lossValue is the computed loss: the mean over the learned rows. On the native path ggml's mean also counted
+// log V for each row not learned (uniform label over all-zero logits), scaled by L·B/learned: taken out here.
+func (t *trainer) lossValue() float64 {
+	loss := float64(t.loss.F32()[0])
+	if t.native && t.learned > 0 {
+		pad := float64(t.L*t.B - t.learned)
+		loss -= pad * math.Log(float64(t.V)) / float64(t.learned)
+	}
+	return loss
 }
 
 // trainStep runs Accum micro-batches and one optimizer step; it returns the step's mean loss.
@@ -551,7 +654,7 @@ func (t *trainer) trainStep() (float64, int64, error) {
 		if err := t.compute(); err != nil {
 			return 0, tokens, err
 		}
-		loss := float64(t.loss.F32()[0])
+		loss := t.lossValue()
 		if math.IsNaN(loss) || math.IsInf(loss, 0) {
 			return 0, tokens, fmt.Errorf("%w at step %d (loss %v)", ErrDiverged, t.step+1, loss)
 		}

@@ -346,7 +346,7 @@ int mk_fused_gta(const void *base, int tbase, const void *const *models, const i
 // q (model qmodel[q] of xs, queries of one model next to each other) it counts the
 // |x - base| bits above hi[q] into above[q] and histograms those in [lo[q], hi[q]]
 // into hist[q][bits - lo[q]]. Each source is decoded once per block; one vector loop
-// per model forms the bits, counts and finds the few values inside each bracket,
+// per query forms the bits, counts those above and finds the few inside the bracket,
 // which alone are scattered.
 int mk_fused_bracket(const void *base, int tbase, const void *const *xs, const int *tx, int nq,
                      const int *qmodel, const uint32_t *lo, const uint32_t *hi, uint64_t *above,
@@ -363,40 +363,35 @@ int mk_fused_bracket(const void *base, int tbase, const void *const *xs, const i
             if (any_nonfinite(v, len)) return 1;
             int64_t i = 0;
 #if defined(__AVX2__)
-            if (q1 - q0 <= 2) { // one model's lo and hi queries at most (breadcrumbs)
-                // bits are |d| (< 2^31) and lo <= hi < 2^31, so signed compares are exact
-                const int g = q1 - q0;
-                const __m256i absm = _mm256_set1_epi32(0x7fffffff);
-                __m256i vl[2], vh[2], acc[2];
-                for (int k = 0; k < g; k++) {
-                    vl[k] = _mm256_set1_epi32((int32_t)lo[q0 + k] - 1);
-                    vh[k] = _mm256_set1_epi32((int32_t)hi[q0 + k]);
-                    acc[k] = _mm256_setzero_si256();
-                }
-                for (; i + 8 <= len; i += 8) {
-                    __m256 d = _mm256_sub_ps(_mm256_loadu_ps(v + i), _mm256_loadu_ps(b + i));
+            // one tight loop per query (the count stays in a register); bits are |d|
+            // (< 2^31) and lo <= hi < 2^31, so signed compares are exact
+            const __m256i absm = _mm256_set1_epi32(0x7fffffff);
+            const int64_t vend = len & ~(int64_t)7;
+            for (int q = q0; q < q1; q++) {
+                const __m256i vl = _mm256_set1_epi32((int32_t)lo[q] - 1), vh = _mm256_set1_epi32((int32_t)hi[q]);
+                __m256i acc = _mm256_setzero_si256();
+                uint32_t *hq = hist[q];
+                const uint32_t l = lo[q];
+                for (int64_t k = 0; k < vend; k += 8) {
+                    __m256 d = _mm256_sub_ps(_mm256_loadu_ps(v + k), _mm256_loadu_ps(b + k));
                     __m256i u = _mm256_and_si256(_mm256_castps_si256(d), absm);
-                    for (int k = 0; k < g; k++) {
-                        __m256i gt = _mm256_cmpgt_epi32(u, vh[k]);
-                        acc[k] = _mm256_sub_epi32(acc[k], gt); // gt lanes are -1
-                        int mk = _mm256_movemask_ps(_mm256_castsi256_ps(_mm256_andnot_si256(gt, _mm256_cmpgt_epi32(u, vl[k]))));
-                        if (mk) { // a branch per vector: the few inside are scattered
-                            uint32_t t[8], *hq = hist[q0 + k], l = lo[q0 + k];
-                            _mm256_storeu_si256((__m256i *)t, u);
-                            while (mk) {
-                                int c = __builtin_ctz(mk);
-                                mk &= mk - 1;
-                                hq[t[c] - l]++;
-                            }
-                        }
+                    __m256i gt = _mm256_cmpgt_epi32(u, vh);
+                    acc = _mm256_sub_epi32(acc, gt); // gt lanes are -1
+                    int mk = _mm256_movemask_ps(_mm256_castsi256_ps(_mm256_andnot_si256(gt, _mm256_cmpgt_epi32(u, vl))));
+                    if (mk) { // a branch per vector: only the few inside are scattered
+                        uint32_t t[8];
+                        _mm256_storeu_si256((__m256i *)t, u);
+                        do {
+                            hq[t[__builtin_ctz(mk)] - l]++;
+                            mk &= mk - 1;
+                        } while (mk);
                     }
                 }
-                for (int k = 0; k < g; k++) { // lanes < FBLOCK each
-                    uint32_t t[8];
-                    _mm256_storeu_si256((__m256i *)t, acc[k]);
-                    above[q0 + k] += (uint64_t)t[0] + t[1] + t[2] + t[3] + t[4] + t[5] + t[6] + t[7];
-                }
+                uint32_t t[8]; // lanes < FBLOCK each
+                _mm256_storeu_si256((__m256i *)t, acc);
+                above[q] += (uint64_t)t[0] + t[1] + t[2] + t[3] + t[4] + t[5] + t[6] + t[7];
             }
+            i = vend;
 #endif
             for (; i < len; i++) {
                 uint32_t u = f2u(v[i] - b[i]) & 0x7fffffffu;

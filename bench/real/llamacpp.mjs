@@ -59,6 +59,7 @@ function logProb(out, t) {
 }
 let checksum = 0;
 const sc = await timed(async () => {
+    checksum = 0; // each repetition computes the same item; keep one item's sum, as the engine's side does
     await seq.clearHistory();
     const c = w.score_context;
     const r = await seq.controlledEvaluate(lastOnly(c, scoreOut(w.score_conts.map((x) => x[0]))));

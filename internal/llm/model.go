@@ -282,6 +282,8 @@ func newModel(cfg Config, tok Tokenizer, meta []gguf.KV, specs []TensorSpec, o O
 		m.Close()
 		return nil, err
 	}
+	// Before the weights are written: generation streams them all per token (see AdviseHugePages).
+	m.wbuf.AdviseHugePages()
 	var buf []byte
 	for _, s := range specs {
 		t := m.byName[s.Name]

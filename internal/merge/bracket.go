@@ -45,7 +45,7 @@ const (
 
 // bracketSelect answers every query (setting q.bits) with one exact pass after the
 // sample, or returns false when the histogram passes must run.
-func bracketSelect(ctx context.Context, j *tensorJob, par int, queries []*rankQuery) (bool, error) {
+func bracketSelect(ctx context.Context, j *tensorJob, par int, ps *prepState, queries []*rankQuery) (bool, error) {
 	n := j.o.elems
 	if noBracket || noFuse || j.cache != nil || !fusable(j) || n < bracketMin || n >= math.MaxUint32 {
 		return false, nil
@@ -58,7 +58,9 @@ func bracketSelect(ctx context.Context, j *tensorJob, par int, queries []*rankQu
 	for w := range hists {
 		hists[w] = make([]*[histBins]uint32, m)
 		for k := range hists[w] {
-			hists[w][k] = new([histBins]uint32)
+			h, free := newCounts(histBins) // sparse: only the sampled bins' pages are touched
+			defer free()
+			hists[w][k] = (*[histBins]uint32)(h)
 		}
 	}
 	allModels, zeros := make([]int, m), make([]uint32, m)
@@ -66,7 +68,7 @@ func bracketSelect(ctx context.Context, j *tensorJob, par int, queries []*rankQu
 		allModels[k] = k
 	}
 	var nonFinite atomic.Bool // the histogram passes then report it
-	err := forRange(ctx, runs, par, func(w int, s *scratch, r int) error {
+	err := forRange(ctx, runs, par, ps, func(w int, s *scratch, r int) error {
 		start := int64(r) * sampleStride
 		ok, err := fusedHistAt(j, start, min(sampleRun, n-start), s, false, allModels, zeros, hists[w])
 		if !ok {
@@ -81,7 +83,7 @@ func bracketSelect(ctx context.Context, j *tensorJob, par int, queries []*rankQu
 	nq := len(queries)
 	qmodel := make([]C.int, nq)
 	lo, hi := make([]C.uint32_t, nq), make([]C.uint32_t, nq)
-	tot := make([]uint64, histBins)
+	tot := ps.total()
 	for i, q := range queries {
 		qmodel[i] = C.int(q.model)
 		var total uint64
@@ -123,7 +125,7 @@ func bracketSelect(ctx context.Context, j *tensorJob, par int, queries []*rankQu
 			inside[w][q] = h
 		}
 	}
-	err = forChunks(ctx, j, par, func(w int, s *scratch, c int) error {
+	err = forChunks(ctx, j, par, ps, func(w int, s *scratch, c int) error {
 		start, cn := j.span(c)
 		rc := &s.rc
 		defer rc.done()

@@ -345,55 +345,60 @@ int mk_fused_gta(const void *base, int tbase, const void *const *models, const i
 // mk_fused_bracket is the exact pass of the sampled magnitude select: for each query
 // q (model qmodel[q] of xs, queries of one model next to each other) it counts the
 // |x - base| bits above hi[q] into above[q] and histograms those in [lo[q], hi[q]]
-// into hist[q][bits - lo[q]]. Each source is decoded once per block; the counting
-// loops vectorise and only the few values inside a bracket are scattered.
+// into hist[q][bits - lo[q]]. Each source is decoded once per block; one vector loop
+// per query forms the bits, counts those above and finds the few inside the bracket,
+// which alone are scattered.
 int mk_fused_bracket(const void *base, int tbase, const void *const *xs, const int *tx, int nq,
                      const int *qmodel, const uint32_t *lo, const uint32_t *hi, uint64_t *above,
                      uint32_t *const *hist, int64_t n) {
     float bbuf[FBLOCK], xbuf[FBLOCK];
-    uint32_t bits[FBLOCK];
     for (int64_t s = 0; s < n; s += FBLOCK) {
         int64_t len = n - s < FBLOCK ? n - s : FBLOCK;
         const float *b = load_block(base, tbase, s, bbuf, len);
         if (any_nonfinite(b, len)) return 1;
-        int cur = -1;
-        for (int q = 0; q < nq; q++) {
-            if (qmodel[q] != cur) {
-                cur = qmodel[q];
-                const float *v = load_block(xs[cur], tx[cur], s, xbuf, len);
-                if (any_nonfinite(v, len)) return 1;
-                for (int64_t i = 0; i < len; i++) bits[i] = f2u(v[i] - b[i]) & 0x7fffffffu;
-            }
-            const uint32_t l = lo[q], h = hi[q];
-            uint32_t cnt = 0, inwin = 0;
-            for (int64_t i = 0; i < len; i++) {
-                uint32_t u = bits[i];
-                cnt += u > h;
-                inwin += (u >= l) & (u <= h);
-            }
-            above[q] += cnt;
-            if (!inwin) continue;
-            uint32_t *hq = hist[q];
+        for (int q0 = 0, q1; q0 < nq; q0 = q1) {
+            const int cur = qmodel[q0];
+            for (q1 = q0 + 1; q1 < nq && qmodel[q1] == cur; q1++) {}
+            const float *v = load_block(xs[cur], tx[cur], s, xbuf, len);
+            if (any_nonfinite(v, len)) return 1;
             int64_t i = 0;
 #if defined(__AVX2__)
-            {   // a vector compare finds the few values inside (a branch per element mispredicts);
-                // bits are |d| (< 2^31) and lo <= hi < 2^31, so signed compares are exact
-                const __m256i vl = _mm256_set1_epi32((int32_t)l - 1), vh = _mm256_set1_epi32((int32_t)h);
-                for (; i + 8 <= len; i += 8) {
-                    __m256i u = _mm256_loadu_si256((const __m256i *)(bits + i));
-                    __m256i in = _mm256_andnot_si256(_mm256_cmpgt_epi32(u, vh), _mm256_cmpgt_epi32(u, vl));
-                    int mk = _mm256_movemask_ps(_mm256_castsi256_ps(in));
-                    while (mk) {
-                        int k = __builtin_ctz(mk);
-                        mk &= mk - 1;
-                        hq[bits[i + k] - l]++;
+            // one tight loop per query (the count stays in a register); bits are |d|
+            // (< 2^31) and lo <= hi < 2^31, so signed compares are exact
+            const __m256i absm = _mm256_set1_epi32(0x7fffffff);
+            const int64_t vend = len & ~(int64_t)7;
+            for (int q = q0; q < q1; q++) {
+                const __m256i vl = _mm256_set1_epi32((int32_t)lo[q] - 1), vh = _mm256_set1_epi32((int32_t)hi[q]);
+                __m256i acc = _mm256_setzero_si256();
+                uint32_t *hq = hist[q];
+                const uint32_t l = lo[q];
+                for (int64_t k = 0; k < vend; k += 8) {
+                    __m256 d = _mm256_sub_ps(_mm256_loadu_ps(v + k), _mm256_loadu_ps(b + k));
+                    __m256i u = _mm256_and_si256(_mm256_castps_si256(d), absm);
+                    __m256i gt = _mm256_cmpgt_epi32(u, vh);
+                    acc = _mm256_sub_epi32(acc, gt); // gt lanes are -1
+                    int mk = _mm256_movemask_ps(_mm256_castsi256_ps(_mm256_andnot_si256(gt, _mm256_cmpgt_epi32(u, vl))));
+                    if (mk) { // a branch per vector: only the few inside are scattered
+                        uint32_t t[8];
+                        _mm256_storeu_si256((__m256i *)t, u);
+                        do {
+                            hq[t[__builtin_ctz(mk)] - l]++;
+                            mk &= mk - 1;
+                        } while (mk);
                     }
                 }
+                uint32_t t[8]; // lanes < FBLOCK each
+                _mm256_storeu_si256((__m256i *)t, acc);
+                above[q] += (uint64_t)t[0] + t[1] + t[2] + t[3] + t[4] + t[5] + t[6] + t[7];
             }
+            i = vend;
 #endif
             for (; i < len; i++) {
-                uint32_t u = bits[i];
-                if (u >= l && u <= h) hq[u - l]++;
+                uint32_t u = f2u(v[i] - b[i]) & 0x7fffffffu;
+                for (int q = q0; q < q1; q++) {
+                    above[q] += u > hi[q];
+                    if (u >= lo[q] && u <= hi[q]) hist[q][u - lo[q]]++;
+                }
             }
         }
     }

@@ -389,13 +389,54 @@ func compute(j *tensorJob, c int, s *scratch) ([]byte, error) {
 	return b, nil
 }
 
-// forChunks runs fn over every chunk of j on par goroutines, each with its own scratch.
-func forChunks(ctx context.Context, j *tensorJob, par int, fn func(w int, s *scratch, c int) error) error {
-	return forRange(ctx, j.nChunks, par, fn)
+// prepState is the pre-pass goroutine's memory, kept from tensor to tensor: one
+// scratch per worker, slerp's block sums and a histogram total. Fresh ones per
+// tensor were megabytes of garbage per tensor, so the heap's peak (and the peak RSS)
+// swung with the collector's timing.
+type prepState struct {
+	workers []*scratch
+	dots    []float64
+	tot     []uint64
 }
 
-// forRange runs fn(w, s, i) for i in [0, count) on par goroutines, each with its own scratch.
-func forRange(ctx context.Context, count, par int, fn func(w int, s *scratch, c int) error) error {
+// scratch returns worker w's scratch (nil ps: a fresh one).
+func (ps *prepState) scratch(w int) *scratch {
+	if ps == nil {
+		return &scratch{}
+	}
+	for len(ps.workers) <= w {
+		ps.workers = append(ps.workers, &scratch{})
+	}
+	return ps.workers[w]
+}
+
+// dotSums returns n zeroed block sums.
+func (ps *prepState) dotSums(n int64) []float64 {
+	if int64(cap(ps.dots)) < n {
+		ps.dots = make([]float64, n)
+	}
+	ps.dots = ps.dots[:n]
+	clear(ps.dots)
+	return ps.dots
+}
+
+// total returns histBins zeroed counters.
+func (ps *prepState) total() []uint64 {
+	if ps.tot == nil {
+		ps.tot = make([]uint64, histBins)
+	}
+	clear(ps.tot)
+	return ps.tot
+}
+
+// forChunks runs fn over every chunk of j on par goroutines, each with its own scratch.
+func forChunks(ctx context.Context, j *tensorJob, par int, ps *prepState, fn func(w int, s *scratch, c int) error) error {
+	return forRange(ctx, j.nChunks, par, ps, fn)
+}
+
+// forRange runs fn(w, s, i) for i in [0, count) on par goroutines, each with its own
+// scratch (worker w's of ps; ps is used by one forRange at a time).
+func forRange(ctx context.Context, count, par int, ps *prepState, fn func(w int, s *scratch, c int) error) error {
 	par = max(1, min(par, count))
 	var next int
 	var mu sync.Mutex
@@ -403,9 +444,9 @@ func forRange(ctx context.Context, count, par int, fn func(w int, s *scratch, c 
 	var wg sync.WaitGroup
 	for w := 0; w < par; w++ {
 		wg.Add(1)
+		s := ps.scratch(w)
 		go func(w int) {
 			defer wg.Done()
-			s := &scratch{}
 			for {
 				mu.Lock()
 				c := next
@@ -435,7 +476,7 @@ func forRange(ctx context.Context, count, par int, fn func(w int, s *scratch, c 
 }
 
 // prepare runs a job's pre-passes: slerp's dot products, magnitude thresholds.
-func prepare(ctx context.Context, j *tensorJob, par int, cache *tensorCache) error {
+func prepare(ctx context.Context, j *tensorJob, par int, cache *tensorCache, ps *prepState) error {
 	if j.kind == kindSlerp || (j.kind == kindGTA && j.gta.window) {
 		if err := cache.take(ctx, j); err != nil {
 			return err
@@ -445,8 +486,8 @@ func prepare(ctx context.Context, j *tensorJob, par int, cache *tensorCache) err
 	case j.kind == kindSlerp:
 		// One (a·b, a·a, b·b) per dotBlock of the tensor, added in tensor order at the
 		// end: the same sums whatever the chunking and parallelism.
-		per := make([]float64, 3*((j.o.elems+dotBlock-1)/dotBlock))
-		err := forChunks(ctx, j, par, func(_ int, s *scratch, c int) error {
+		per := ps.dotSums(3 * ((j.o.elems + dotBlock - 1) / dotBlock))
+		err := forChunks(ctx, j, par, ps, func(_ int, s *scratch, c int) error {
 			start, n := j.span(c)
 			res := per[3*(start/dotBlock) : 3*((start+n+dotBlock-1)/dotBlock)]
 			if fusable(j) && !noFuse {
@@ -469,12 +510,12 @@ func prepare(ctx context.Context, j *tensorJob, par int, cache *tensorCache) err
 		s0, s1 := slerpCoeffs(j.slerpT, ab, aa, bb)
 		j.kind, j.weights = kindWeighted, []float32{float32(s0), float32(s1)}
 	case j.kind == kindGTA && j.gta.window:
-		return prepareWindows(ctx, j, par)
+		return prepareWindows(ctx, j, par, ps)
 	}
 	return nil
 }
 
-func prepareWindows(ctx context.Context, j *tensorJob, par int) error {
+func prepareWindows(ctx context.Context, j *tensorJob, par int, ps *prepState) error {
 	m := len(j.others)
 	c := j.gta
 	c.lo, c.hi = make([]uint32, m), make([]uint32, m)
@@ -505,7 +546,7 @@ func prepareWindows(ctx context.Context, j *tensorJob, par int) error {
 			}
 		}
 	}
-	if ok, err := bracketSelect(ctx, j, par, queries); err != nil || ok {
+	if ok, err := bracketSelect(ctx, j, par, ps, queries); err != nil || ok {
 		setWindows()
 		return err
 	}
@@ -516,7 +557,9 @@ func prepareWindows(ctx context.Context, j *tensorJob, par int) error {
 	for w := range hists {
 		hists[w] = make([]*[histBins]uint32, m)
 		for k := range hists[w] {
-			hists[w][k] = new([histBins]uint32)
+			h, free := newCounts(histBins)
+			defer free()
+			hists[w][k] = (*[histBins]uint32)(h)
 		}
 	}
 	fuse := fusable(j) && !noFuse
@@ -524,7 +567,7 @@ func prepareWindows(ctx context.Context, j *tensorJob, par int) error {
 	for k := range allModels {
 		allModels[k] = k
 	}
-	err := forChunks(ctx, j, par, func(w int, s *scratch, ch int) error {
+	err := forChunks(ctx, j, par, ps, func(w int, s *scratch, ch int) error {
 		if fuse {
 			if ok, err := fusedHist(j, ch, s, false, allModels, zeros, hists[w]); err != nil || ok {
 				return err
@@ -542,31 +585,30 @@ func prepareWindows(ctx context.Context, j *tensorJob, par int) error {
 		return err
 	}
 	j.cacheFull = j.cache != nil
-	tot := make([][]uint64, m)
-	for k := range tot {
-		tot[k] = make([]uint64, histBins)
+	for _, q := range queries {
+		tot := ps.total()
 		for w := range hists {
-			for b, v := range hists[w][k] {
-				tot[k][b] += uint64(v)
+			for b, v := range hists[w][q.model] {
+				tot[b] += uint64(v)
 			}
 		}
-	}
-	for _, q := range queries {
-		q.bin, q.rest = pickRank(tot[q.model], q.k)
+		q.bin, q.rest = pickRank(tot, q.k)
 	}
 	// pass two: low halves inside each needed bin
 	lows := make([][]*[histBins]uint32, par)
 	for w := range lows {
 		lows[w] = make([]*[histBins]uint32, len(queries))
 		for i := range lows[w] {
-			lows[w][i] = new([histBins]uint32)
+			h, free := newCounts(histBins)
+			defer free()
+			lows[w][i] = (*[histBins]uint32)(h)
 		}
 	}
 	qModels, qBins := make([]int, len(queries)), make([]uint32, len(queries))
 	for i, q := range queries {
 		qModels[i], qBins[i] = q.model, q.bin
 	}
-	err = forChunks(ctx, j, par, func(w int, s *scratch, ch int) error {
+	err = forChunks(ctx, j, par, ps, func(w int, s *scratch, ch int) error {
 		if fuse {
 			if ok, err := fusedHist(j, ch, s, true, qModels, qBins, lows[w]); err != nil || ok {
 				return err
@@ -584,7 +626,7 @@ func prepareWindows(ctx context.Context, j *tensorJob, par int) error {
 		return err
 	}
 	for i, q := range queries {
-		t := make([]uint64, histBins)
+		t := ps.total()
 		for w := range lows {
 			for b, v := range lows[w][i] {
 				t[b] += uint64(v)
@@ -629,8 +671,9 @@ func run(ctx context.Context, jobs []*tensorJob, par int, sk sink, progress func
 	go func() {
 		defer pwg.Done()
 		defer close(prepared)
+		ps := &prepState{}
 		for _, j := range jobs {
-			if err := prepare(ctx, j, par, cache); err != nil {
+			if err := prepare(ctx, j, par, cache, ps); err != nil {
 				cancel(err)
 				return
 			}

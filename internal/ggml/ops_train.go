@@ -76,9 +76,9 @@ static int evo_is_cast(const struct ggml_tensor *t) {
 }
 
 // evo_products_to_gemm makes every F32 MUL_MAT and OUT_PROD node of g compute with evo_gemm (the node
-// becomes a custom op with the same sources, shape and identity). An OUT_PROD through a converted frozen
-// weight is left to evo_out_prod_to_mul_mat, which converts the weight again instead of keeping the forward's
-// F32 copy alive.
+// becomes a custom op with the same shape and identity). An OUT_PROD through a converted frozen weight reads a
+// new conversion of the stored weight (not in g: rebuild the graph from its outputs), so the forward's F32
+// copy need not stay alive until the backward pass.
 static int evo_products_to_gemm(struct ggml_context *ctx, struct ggml_cgraph *g) {
 	int n = ggml_graph_n_nodes(g), count = 0;
 	for (int i = 0; i < n; i++) {
@@ -96,12 +96,17 @@ static int evo_products_to_gemm(struct ggml_context *ctx, struct ggml_cgraph *g)
 			b->ne[2] != t->ne[2] || b->ne[3] != t->ne[3] || t->ne[2] % a->ne[2] != 0 || t->ne[3] % a->ne[3] != 0) {
 			continue;
 		}
-		if (kind == 1 && (evo_is_cast(a) || evo_is_cast(b))) {
-			continue;
+		if (kind == 1) {
+			// Through a converted frozen weight: convert the stored weight again (a contiguous, temporary F32
+			// copy the GEMM reads transposed through strides) rather than keep the forward's copy alive.
+			if (evo_is_cast(a)) a = ggml_cast(ctx, a->src[0], evo_F32);
+			if (evo_is_cast(b)) b = ggml_cast(ctx, b->src[0], evo_F32);
 		}
 		struct ggml_tensor *proto = ggml_map_custom2(ctx, a, b, evo_gemm_op, -1, (void *)kind);
 		t->op = proto->op;
 		memcpy(t->op_params, proto->op_params, sizeof(t->op_params));
+		t->src[0] = a;
+		t->src[1] = b;
 		count++;
 	}
 	return count;

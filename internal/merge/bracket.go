@@ -41,6 +41,7 @@ const (
 	bracketZ   = 5.0     // bracket half-width in standard deviations of the sample rank
 	// most high-half bins a bracket may span (its histogram holds 65536 counters per bin)
 	maxBracketBins = 6
+	bracketSpan    = 1 << 16 // elements per read of the exact pass (128 KiB per F16 source)
 )
 
 // bracketSelect answers every query (setting q.bits) with one exact pass after the
@@ -108,8 +109,11 @@ func bracketSelect(ctx context.Context, j *tensorJob, par int, ps *prepState, qu
 		}
 		lo[i], hi[i] = C.uint32_t(binLo<<16), C.uint32_t(binHi<<16|0xffff)
 	}
-	// the exact pass: counts above each bracket, a histogram of the bits inside it
-	par = max(1, min(par, j.nChunks))
+	// the exact pass: counts above each bracket, a histogram of the bits inside it; in
+	// spans of bracketSpan elements, so a worker's raw span of every source stays in its
+	// L2 cache from the read to the kernel
+	spans := int((n + bracketSpan - 1) / bracketSpan)
+	par = max(1, min(par, spans))
 	above := make([][]uint64, par)
 	for w := range above {
 		above[w] = make([]uint64, nq)
@@ -125,8 +129,9 @@ func bracketSelect(ctx context.Context, j *tensorJob, par int, ps *prepState, qu
 			inside[w][q] = h
 		}
 	}
-	err = forChunks(ctx, j, par, ps, func(w int, s *scratch, c int) error {
-		start, cn := j.span(c)
+	err = forRange(ctx, spans, par, ps, func(w int, s *scratch, c int) error {
+		start := int64(c) * bracketSpan
+		cn := min(bracketSpan, n-start)
 		rc := &s.rc
 		defer rc.done()
 		if err := s.loadRaw(j, start, cn, rc); err != nil {

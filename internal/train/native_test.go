@@ -114,6 +114,10 @@ func TestNativeOpsMatchFusedKernels(t *testing.T) {
 		{Steps: 5, LR: 3e-3, BatchSize: 3, Seed: 8, WeightDecay: 0.01},
 		{Method: "lora", Steps: 5, LR: 1e-2, BatchSize: 2, Accum: 2, Seed: 9, Targets: []string{"q", "v", "down"}},
 	} {
+		name := cfg.Method
+		if name == "" {
+			name = "full"
+		}
 		fused, fusedOut := stepLosses(t, Job{Base: base, Data: qa, Config: cfg})
 		native, nativeOut := stepLosses(t, Job{Base: base, Data: qa, Config: cfg, ops: opsNative})
 		worst := 0.0
@@ -121,13 +125,13 @@ func TestNativeOpsMatchFusedKernels(t *testing.T) {
 			rel := math.Abs(native[i]-fused[i]) / math.Abs(fused[i])
 			worst = math.Max(worst, rel)
 			if rel > 1e-4 {
-				t.Errorf("%s step %d: native loss %v, fused %v (relative %.1e)", cfg.Method, i+1, native[i], fused[i], rel)
+				t.Errorf("%s step %d: native loss %v, fused %v (relative %.1e)", name, i+1, native[i], fused[i], rel)
 			}
 		}
 		moved, apart := weightDrift(t, base, fusedOut, nativeOut)
-		t.Logf("%s: worst relative loss difference %.1e; weights moved %.3e, native vs fused %.3e", cfg.Method, worst, moved, apart)
+		t.Logf("%s: worst relative loss difference %.1e; weights moved %.3e, native vs fused %.3e", name, worst, moved, apart)
 		if moved == 0 || apart > 1e-2*moved {
-			t.Errorf("%s: weights moved %.3e from the base, native and fused runs %.3e apart", cfg.Method, moved, apart)
+			t.Errorf("%s: weights moved %.3e from the base, native and fused runs %.3e apart", name, moved, apart)
 		}
 	}
 }
